@@ -1,0 +1,284 @@
+"""SessionManager: every rule of the session contract, over any store, in sync and async twins.
+
+The decisions (new records, expiry checks, when to write activity, what a rotation carries) live
+in `ManagerBase` and do no I/O; `SessionManager` and `AsyncSessionManager` only call the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import replace
+from typing import Final, Generic, TypeVar
+
+from .clock import Clock, SystemClock
+from .data import JSON, DataChanges, apply_changes
+from .errors import SessionExpired, SessionGone, SessionInvalid, SessionRevoked, SessionUnknown
+from .events import EventSink, SessionEvent, log_event
+from .policy import ExpiryPolicy, ExpiryValue
+from .record import SessionRecord
+from .session import Session
+from .store import AsyncStore, Store
+from .tokens import fingerprint, is_well_formed, new_session_id, new_token, session_key
+
+DEFAULT_MAX_DATA_BYTES: Final = 64 * 1024
+
+
+class _Keep:
+    def __repr__(self) -> str:
+        return "KEEP"
+
+
+KEEP: Final = _Keep()
+"""Rotation argument meaning "the same user as before"."""
+
+S = TypeVar("S", Store, AsyncStore)
+
+
+class ManagerBase(Generic[S]):
+    def __init__(
+        self,
+        store: S,
+        *,
+        policy: ExpiryPolicy | None = None,
+        max_data_bytes: int = DEFAULT_MAX_DATA_BYTES,
+        clock: Clock | None = None,
+        events: Iterable[EventSink] = (log_event,),
+    ) -> None:
+        self.store = store
+        self.policy = policy or ExpiryPolicy()
+        self.max_data_bytes = max_data_bytes
+        self.clock = clock or SystemClock()
+        self.sinks: list[EventSink] = list(events)
+
+    # -- decisions, no I/O -----------------------------------------------------------------------
+    def _new(
+        self,
+        *,
+        user_id: str | None,
+        client: str | None,
+        ip: str | None,
+        user_agent: str | None,
+        data: Mapping[str, JSON] | None,
+        now: float,
+    ) -> tuple[str, SessionRecord]:
+        client = client or self.policy.default_client
+        token = new_token(user_id)
+        initial = DataChanges(set=dict(data or {})).validate()
+        record = SessionRecord(
+            key=session_key(token),
+            id=new_session_id(),
+            user_id=user_id,
+            client=client,
+            created_at=now,
+            timing=self.policy.initial_timing(client, now),
+            ip=ip,
+            user_agent=user_agent,
+            data=apply_changes({}, initial, max_bytes=self.max_data_bytes) if data else {},
+        )
+        return token, record
+
+    def _key_for(self, token: str) -> str:
+        if not isinstance(token, str) or not is_well_formed(token):
+            self._emit("invalid_token", reason="malformed")
+            raise SessionUnknown("no session for this token")
+        return session_key(token)
+
+    def _check(self, record: SessionRecord | None, token: str, now: float) -> SessionRecord:
+        if record is None:
+            self._emit("invalid_token", reason="unknown", detail=fingerprint(token))
+            raise SessionUnknown("no session for this token")
+        if record.revoked_at is not None:
+            self._emit("invalid_token", record, reason="revoked")
+            raise SessionRevoked("this session was logged out or revoked")
+        if now >= record.expires_at:
+            idle = record.timing.idle_expires_at
+            reason = "idle" if idle is not None and idle <= record.timing.absolute_expires_at else "absolute"
+            self._emit("expired", record, reason=reason)
+            raise SessionExpired(f"this session expired ({reason} timeout)")
+        return record
+
+    def _rotated(
+        self, session: Session, user_id: str | None | _Keep, keep_data: bool, now: float
+    ) -> tuple[str, SessionRecord]:
+        owner = session.user_id if isinstance(user_id, _Keep) else user_id
+        token, record = self._new(
+            user_id=owner, client=session.client, ip=session.record.ip,
+            user_agent=session.record.user_agent, data=None, now=now,
+        )  # fmt: skip
+        if owner == session.user_id:  # same principal: the deadlines carry over
+            record = replace(record, created_at=session.record.created_at, timing=session.record.timing)
+        return token, record
+
+    def _emit(
+        self,
+        kind: str,
+        record: SessionRecord | None = None,
+        *,
+        reason: str | None = None,
+        detail: str | None = None,
+        user_id: str | None = None,
+    ) -> None:
+        event = SessionEvent(
+            kind=kind,
+            at=self.clock.now(),
+            session_id=record.id if record else None,
+            user_id=record.user_id if record else user_id,
+            client=record.client if record else None,
+            reason=reason if detail is None else f"{reason}:{detail}",
+        )
+        for sink in self.sinks:
+            sink(event)
+
+    def emit_login_failed(self, user_id: str | None, reason: str) -> None:
+        """For the accounts layer: failed logins are session lifecycle events too."""
+        self._emit("login_failed", user_id=user_id, reason=reason)
+
+
+class SessionManager(ManagerBase[Store]):
+    """The synchronous twin (Django, scripts, the CLI)."""
+
+    def create(
+        self,
+        *,
+        user_id: str | None = None,
+        client: str | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        data: Mapping[str, JSON] | None = None,
+    ) -> Session:
+        token, record = self._new(user_id=user_id, client=client, ip=ip, user_agent=user_agent,
+                                  data=data, now=self.clock.now())  # fmt: skip
+        self.store.create(record)
+        self._emit("created", record)
+        return Session(record, token)
+
+    def load(self, token: str, *, touch: bool = True) -> Session:
+        """The live session for `token`, or SessionUnknown / SessionExpired / SessionRevoked."""
+        key = self._key_for(token)
+        now = self.clock.now()
+        record = self._check(self.store.get(key), token, now)
+        if touch and self.policy.touch_due(record, now):
+            timing = self.policy.touched(record.timing, now)
+            touched = self.store.update(key, now, timing=timing, max_bytes=self.max_data_bytes)
+            record = touched or self._check(self.store.get(key), token, now)
+        return Session(record)
+
+    def get(self, token: str | None, *, touch: bool = True) -> Session | None:
+        if not token:
+            return None
+        try:
+            return self.load(token, touch=touch)
+        except SessionInvalid:
+            return None
+
+    def save(self, session: Session) -> Session:
+        """Send what changed; SessionGone if the session died meanwhile (nothing is written)."""
+        changes = session.changes().validate()
+        if not changes:
+            return session
+        record = self.store.update(session.record.key, self.clock.now(), changes=changes,
+                                   max_bytes=self.max_data_bytes)  # fmt: skip
+        if record is None:
+            raise SessionGone("the session was logged out, rotated or expired meanwhile")
+        session._reset(record)
+        return session
+
+    def update(
+        self,
+        session: Session,
+        *,
+        set: Mapping[str, JSON] | None = None,  # noqa: A002 - mirrors the HTTP API
+        unset: Iterable[str] = (),
+        incr: Mapping[str, int] | None = None,
+    ) -> Session:
+        for key, value in (set or {}).items():
+            session[key] = value
+        for key in unset:
+            session.pop(key, None)
+        for key, by in (incr or {}).items():
+            session.incr(key, by)
+        return self.save(session)
+
+    def set_expiry(self, session: Session, value: ExpiryValue) -> Session:
+        now = self.clock.now()
+        timing = self.policy.with_expiry(session.record, value, now)
+        record = self.store.update(session.record.key, now, timing=timing, max_bytes=self.max_data_bytes)
+        if record is None:
+            raise SessionGone("the session was logged out, rotated or expired meanwhile")
+        session.record = record
+        return session
+
+    def rotate(
+        self, session: Session, *, user_id: str | None | _Keep = KEEP, keep_data: bool = True
+    ) -> Session:
+        """A new token (and public id) for the session; the old token dies at once."""
+        now = self.clock.now()
+        token, record = self._rotated(session, user_id, keep_data, now)
+        created = self.store.rotate(session.record.key, record, now, keep_data=keep_data,
+                                    max_bytes=self.max_data_bytes)  # fmt: skip
+        if created is None:
+            raise SessionGone("the session was logged out, rotated or expired meanwhile")
+        self._emit("rotated", created, reason=session.id)
+        return Session(created, token)
+
+    def login(
+        self,
+        current: Session | None,
+        user_id: str,
+        *,
+        client: str | None = None,
+        ip: str | None = None,
+        user_agent: str | None = None,
+        keep_data: bool = True,
+    ) -> Session:
+        """A fresh token for `user_id`. An anonymous session's data (a cart) comes along when
+        `keep_data`; another user's session is never inherited (Django's flush on user change)."""
+        session: Session | None = None
+        if current is not None and current.user_id in (None, user_id):
+            try:
+                session = self.rotate(current, user_id=user_id, keep_data=keep_data)
+            except SessionGone:
+                session = None
+        elif current is not None:
+            self.revoke(current)
+        if session is None:
+            session = self.create(user_id=user_id, client=client, ip=ip, user_agent=user_agent)
+        self._emit("login", session.record)
+        return session
+
+    def revoke(self, session: Session | str, *, reason: str = "logout") -> bool:
+        key = session.record.key if isinstance(session, Session) else self._key_for(session)
+        record = self.store.revoke(key, self.clock.now())
+        if record is not None:
+            self._emit("logout" if reason == "logout" else "revoked", record, reason=reason)
+        return record is not None
+
+    def revoke_id(self, user_id: str, session_id: str) -> bool:
+        done: bool = self.store.revoke_id(user_id, session_id, self.clock.now())
+        if done:
+            self._emit("revoked", user_id=user_id, reason=f"id:{session_id}")
+        return done
+
+    def revoke_user(self, user_id: str, *, except_id: str | None = None, reason: str = "revoke_all") -> int:
+        ids: list[str] = self.store.revoke_user(user_id, self.clock.now(), except_id=except_id)
+        for session_id in ids:
+            self._emit("revoked", user_id=user_id, reason=f"{reason}:{session_id}")
+        return len(ids)
+
+    def list_user(self, user_id: str) -> list[Session]:
+        return [Session(r) for r in self.store.list_user(user_id, self.clock.now())]
+
+    def count(self) -> int:
+        result: int = self.store.count(self.clock.now())
+        return result
+
+    def purge(self, *, batch_size: int = 1000, max_batches: int | None = None) -> int:
+        """Delete expired sessions in short batches; returns how many."""
+        total = batches = 0
+        while max_batches is None or batches < max_batches:
+            removed: int = self.store.purge(self.clock.now(), batch_size)
+            total += removed
+            batches += 1
+            if removed < batch_size:
+                break
+        return total

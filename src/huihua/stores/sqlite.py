@@ -1,0 +1,282 @@
+"""The embedded default: one SQLite file in WAL mode, shared safely by several processes.
+
+WAL with `synchronous=NORMAL` keeps every committed transaction across a crash of the process
+(kill -9); `synchronous=FULL` (`?synchronous=full`) also across power loss. Writes take the lock
+up front (`BEGIN IMMEDIATE`), so a read-modify-write of session data is atomic between processes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable
+from dataclasses import replace
+from typing import TypeVar
+
+from ..core.data import DataChanges, apply_changes, dumps
+from ..core.errors import StoreUnavailable
+from ..core.record import SessionRecord, Timing
+from .rows import COLUMNS, SELECT_COLUMNS, record_to_row, row_to_record
+
+T = TypeVar("T")
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS huihua_session (
+    key TEXT PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    user_id TEXT,
+    client TEXT NOT NULL,
+    ip TEXT,
+    user_agent TEXT,
+    created_at REAL NOT NULL,
+    last_seen_at REAL NOT NULL,
+    idle_timeout REAL,
+    absolute_expires_at REAL NOT NULL,
+    expires_at REAL NOT NULL,
+    persistent INTEGER NOT NULL,
+    revoked_at REAL,
+    version INTEGER NOT NULL,
+    data TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS huihua_session_expires ON huihua_session (expires_at);
+CREATE INDEX IF NOT EXISTS huihua_session_user ON huihua_session (user_id, created_at)
+    WHERE user_id IS NOT NULL AND revoked_at IS NULL;
+CREATE TABLE IF NOT EXISTS huihua_kv (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+"""
+
+_INSERT = f"INSERT INTO huihua_session ({SELECT_COLUMNS}) VALUES ({', '.join('?' * len(COLUMNS))})"
+_LIVE = "revoked_at IS NULL AND expires_at > ?"
+
+
+class Busy(Exception):
+    """Another connection holds the write lock; the whole operation may be retried."""
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    return "locked" in str(exc) or "busy" in str(exc)
+
+
+class SQLiteStore:
+    def __init__(
+        self,
+        path: str,
+        *,
+        busy_timeout: float = 5.0,
+        synchronous: str = "NORMAL",
+        raise_busy: bool = False,
+    ) -> None:
+        self.path = path
+        self._busy_timeout = busy_timeout
+        self._synchronous = synchronous.upper()
+        self._raise_busy = raise_busy  # the async twin retries without blocking its loop
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._run(lambda db: db.executescript(SCHEMA))
+
+    def _connection(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            timeout = 0.0 if self._raise_busy else self._busy_timeout
+            db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
+                                 check_same_thread=False)  # fmt: skip
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute(f"PRAGMA synchronous={self._synchronous}")
+            self._local.db = db
+            with self._guard:
+                self._all.append(db)
+        return db
+
+    def _run(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        """Run one operation; driver errors become StoreUnavailable, lock waits become Busy."""
+        try:
+            db = self._connection()
+            return op(db)
+        except sqlite3.OperationalError as exc:
+            if _is_busy(exc) and self._raise_busy:
+                raise Busy(str(exc)) from exc
+            raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
+
+    def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
+        def transaction(db: sqlite3.Connection) -> T:
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                result = op(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+            return result
+
+        return self._run(transaction)
+
+    # -- sessions ------------------------------------------------------------------------------
+    def create(self, record: SessionRecord) -> None:
+        self._write(lambda db: db.execute(_INSERT, record_to_row(record)))
+
+    def get(self, key: str) -> SessionRecord | None:
+        sql = f"SELECT {SELECT_COLUMNS} FROM huihua_session WHERE key = ?"
+        row = self._run(lambda db: db.execute(sql, (key,)).fetchone())
+        return None if row is None else row_to_record(row)
+
+    @staticmethod
+    def _live(db: sqlite3.Connection, key: str, now: float) -> SessionRecord | None:
+        sql = f"SELECT {SELECT_COLUMNS} FROM huihua_session WHERE key = ? AND {_LIVE}"
+        row = db.execute(sql, (key, now)).fetchone()
+        return None if row is None else row_to_record(row)
+
+    def update(
+        self,
+        key: str,
+        now: float,
+        *,
+        changes: DataChanges | None = None,
+        timing: Timing | None = None,
+        max_bytes: int,
+    ) -> SessionRecord | None:
+        def op(db: sqlite3.Connection) -> SessionRecord | None:
+            record = self._live(db, key, now)
+            if record is None:
+                return None
+            data = apply_changes(record.data, changes, max_bytes=max_bytes) if changes else record.data
+            t = timing or record.timing
+            db.execute(
+                "UPDATE huihua_session SET data = ?, last_seen_at = ?, idle_timeout = ?,"
+                " absolute_expires_at = ?, expires_at = ?, persistent = ?, version = version + 1"
+                " WHERE key = ?",
+                (dumps(dict(data)) if changes else dumps(dict(record.data)), t.last_seen_at,
+                 t.idle_timeout, t.absolute_expires_at, t.expires_at, t.persistent, key),
+            )  # fmt: skip
+            return replace(record, data=data, timing=t, version=record.version + 1)
+
+        if changes is None and timing is not None:
+            return self._touch(key, now, timing)
+        return self._write(op)
+
+    def _touch(self, key: str, now: float, t: Timing) -> SessionRecord | None:
+        """Activity without a read-modify-write: one conditional UPDATE, data untouched."""
+        sql = (
+            "UPDATE huihua_session SET last_seen_at = ?, idle_timeout = ?, absolute_expires_at = ?,"
+            f" expires_at = ?, persistent = ?, version = version + 1 WHERE key = ? AND {_LIVE}"
+            f" RETURNING {SELECT_COLUMNS}"
+        )
+        args = (t.last_seen_at, t.idle_timeout, t.absolute_expires_at, t.expires_at, t.persistent,
+                key, now)  # fmt: skip
+        row = self._write(lambda db: db.execute(sql, args).fetchone())
+        return None if row is None else row_to_record(row)
+
+    @staticmethod
+    def _tombstone(db: sqlite3.Connection, key: str, now: float) -> None:
+        db.execute(
+            "UPDATE huihua_session SET revoked_at = ?, data = '{}', version = version + 1"
+            " WHERE key = ?",
+            (now, key),
+        )
+
+    def rotate(
+        self, old_key: str, new: SessionRecord, now: float, *, keep_data: bool, max_bytes: int
+    ) -> SessionRecord | None:
+        def op(db: sqlite3.Connection) -> SessionRecord | None:
+            old = self._live(db, old_key, now)
+            if old is None:
+                return None
+            created = new
+            if keep_data:
+                merged = apply_changes(old.data, DataChanges(set=new.data), max_bytes=max_bytes)
+                created = replace(new, data=merged)
+            self._tombstone(db, old_key, now)
+            db.execute(_INSERT, record_to_row(created))
+            return created
+
+        return self._write(op)
+
+    def revoke(self, key: str, now: float) -> SessionRecord | None:
+        def op(db: sqlite3.Connection) -> SessionRecord | None:
+            record = self._live(db, key, now)
+            if record is not None:
+                self._tombstone(db, key, now)
+            return record
+
+        return self._write(op)
+
+    def revoke_id(self, user_id: str, session_id: str, now: float) -> bool:
+        sql = (
+            "UPDATE huihua_session SET revoked_at = ?, data = '{}', version = version + 1"
+            f" WHERE user_id = ? AND id = ? AND {_LIVE}"
+        )
+        return self._write(lambda db: db.execute(sql, (now, user_id, session_id, now)).rowcount) > 0
+
+    def revoke_user(self, user_id: str, now: float, *, except_id: str | None = None) -> list[str]:
+        sql = (
+            "UPDATE huihua_session SET revoked_at = ?, data = '{}', version = version + 1"
+            f" WHERE user_id = ? AND id IS NOT ? AND {_LIVE} RETURNING id"
+        )
+        rows = self._write(lambda db: db.execute(sql, (now, user_id, except_id, now)).fetchall())
+        return [r[0] for r in rows]
+
+    def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
+        sql = (
+            f"SELECT {SELECT_COLUMNS} FROM huihua_session WHERE user_id = ? AND {_LIVE}"
+            " ORDER BY created_at, id"
+        )
+        rows = self._run(lambda db: db.execute(sql, (user_id, now)).fetchall())
+        return [row_to_record(r) for r in rows]
+
+    def purge(self, now: float, limit: int) -> int:
+        # One short transaction per batch, so concurrent requests wait for at most one batch.
+        sql = (
+            "DELETE FROM huihua_session WHERE key IN"
+            " (SELECT key FROM huihua_session WHERE expires_at <= ? LIMIT ?)"
+        )
+        deleted: int = self._write(lambda db: db.execute(sql, (now, limit)).rowcount)
+        self._write(lambda db: db.execute("DELETE FROM huihua_kv WHERE expires_at <= ?", (now,)))
+        return deleted
+
+    def count(self, now: float) -> int:
+        sql = f"SELECT count(*) FROM huihua_session WHERE {_LIVE}"
+        result: int = self._run(lambda db: db.execute(sql, (now,)).fetchone()[0])
+        return result
+
+    # -- small key-value space -----------------------------------------------------------------
+    def kv_set(
+        self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False
+    ) -> bool:
+        def op(db: sqlite3.Connection) -> bool:
+            if only_if_absent:
+                sql = "SELECT 1 FROM huihua_kv WHERE key = ? AND expires_at > ?"
+                if db.execute(sql, (key, now)).fetchone():
+                    return False
+            db.execute(
+                "INSERT INTO huihua_kv (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key)"
+                " DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+                (key, value, now + ttl),
+            )
+            return True
+
+        return self._write(op)
+
+    def kv_get(self, key: str, *, now: float) -> str | None:
+        sql = "SELECT value FROM huihua_kv WHERE key = ? AND expires_at > ?"
+        row = self._run(lambda db: db.execute(sql, (key, now)).fetchone())
+        return None if row is None else str(row[0])
+
+    def kv_delete(self, key: str, *, if_value: str | None = None) -> bool:
+        sql = "DELETE FROM huihua_kv WHERE key = ? AND (? IS NULL OR value = ?)"
+        return self._write(lambda db: db.execute(sql, (key, if_value, if_value)).rowcount) > 0
+
+    def ping(self) -> None:
+        self._run(lambda db: db.execute("SELECT 1").fetchone())
+
+    def close(self) -> None:
+        with self._guard:
+            for db in self._all:
+                db.close()
+            self._all.clear()
+        self._local = threading.local()
+

@@ -1,0 +1,63 @@
+"""Fixtures shared by every test: a fake clock, and the real Redis and PostgreSQL.
+
+Redis and PostgreSQL are never mocked and never skipped: when one is down the test errors,
+with what to run. `scripts/services` starts both.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+from huihua.core.clock import FakeClock
+
+REDIS_URL = os.environ.get("HUIHUA_TEST_REDIS", "redis://127.0.0.1:6379/15")
+POSTGRES_URL = os.environ.get(
+    "HUIHUA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/huihua_test"
+)
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A clean Redis database (15) for one test."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        client.flushdb()
+    except redis.ConnectionError as exc:
+        pytest.fail(f"Redis is not reachable at {REDIS_URL} ({exc}); run scripts/services")
+    yield REDIS_URL
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database with no huihua tables, for one test."""
+    import psycopg
+
+    try:
+        with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+            conn.execute("DROP TABLE IF EXISTS huihua_session, huihua_kv, huihua_user,"
+                         " huihua_wechat_identity CASCADE")  # fmt: skip
+    except psycopg.OperationalError as exc:
+        pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL} ({exc}); run scripts/services")
+    yield POSTGRES_URL
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: os.PathLike[str]) -> str:
+    return f"sqlite:///{os.fspath(tmp_path)}/huihua.db"
