@@ -1,0 +1,145 @@
+"""The accounts database: SQLite (the default, beside the sessions) or PostgreSQL.
+
+Queries are written once with `?` placeholders. Calls are synchronous and short; the service
+runs SQLite calls inline and PostgreSQL calls in a worker thread (see `Accounts`).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+
+from ..core.errors import StoreUnavailable
+
+
+class Cursor(Protocol):
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+
+class Database(Protocol):
+    inline: bool  # cheap enough to call on the event loop
+
+    def transaction(self) -> Any: ...
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def close(self) -> None: ...
+
+
+class _SQLiteCursor:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        return self._db.execute(sql, tuple(params)).fetchall()
+
+
+class SQLiteDatabase:
+    inline = True
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    def _db(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.execute("PRAGMA synchronous=NORMAL")
+            self._local.db = db
+        return db
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SQLiteCursor]:
+        try:
+            db = self._db()
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SQLiteCursor(db)
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            db.execute("COMMIT")
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"accounts database {self.path}: {exc}") from exc
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        try:
+            return self._db().execute(sql, tuple(params)).fetchall()
+        except sqlite3.IntegrityError:
+            raise
+        except sqlite3.Error as exc:
+            raise StoreUnavailable(f"accounts database {self.path}: {exc}") from exc
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+
+
+class IntegrityError(Exception):
+    """A unique constraint was violated (PostgreSQL's, made to look like sqlite3's)."""
+
+
+class _PostgresCursor:
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        cur = self._conn.execute(sql.replace("?", "%s"), tuple(params))
+        return cur.fetchall() if cur.description else []
+
+
+class PostgresDatabase:
+    inline = False
+
+    def __init__(self, url: str) -> None:
+        from psycopg_pool import ConnectionPool
+
+        self._pool = ConnectionPool(url, min_size=1, max_size=8, timeout=5.0, open=True,
+                                    kwargs={"autocommit": True, "connect_timeout": 5})  # fmt: skip
+
+    @contextmanager
+    def transaction(self) -> Iterator[_PostgresCursor]:
+        import psycopg
+
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield _PostgresCursor(conn)
+        except psycopg.errors.UniqueViolation as exc:
+            raise IntegrityError(str(exc)) from exc
+        except (psycopg.OperationalError, psycopg.InterfaceError) as exc:
+            raise StoreUnavailable(f"accounts database: {exc}") from exc
+        except Exception as exc:
+            if type(exc).__name__ == "PoolTimeout":
+                raise StoreUnavailable("accounts database: no connection available") from exc
+            raise
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self.transaction() as cur:
+            return cur.execute(sql, params)
+
+    def close(self) -> None:
+        self._pool.close()
+
+
+def database_from_url(url: str) -> SQLiteDatabase | PostgresDatabase:
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        from ..stores import _sqlite_path
+
+        return SQLiteDatabase(_sqlite_path(url)[0])
+    if parts.scheme in ("postgres", "postgresql"):
+        return PostgresDatabase(url)
+    raise ValueError(f"the accounts database must be sqlite:// or postgresql://, not {parts.scheme!r}")
+
+
+def is_integrity_error(exc: BaseException) -> bool:
+    return isinstance(exc, sqlite3.IntegrityError | IntegrityError)

@@ -1,0 +1,125 @@
+"""Users of the app's own accounts (WeChat-only users have no username or password)."""
+
+from __future__ import annotations
+
+import re
+import secrets
+import unicodedata
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .database import Database
+
+MAX_USERNAME_CHARS = 64
+_USERNAME_RE = re.compile(r"\A[\w.@+-]{3,64}\Z")
+
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS huihua_user (
+        id TEXT PRIMARY KEY,
+        username TEXT UNIQUE,
+        email TEXT,
+        phone TEXT,
+        password_hash TEXT,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        created_at DOUBLE PRECISION NOT NULL,
+        updated_at DOUBLE PRECISION NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS huihua_throttle (
+        key TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        window_start DOUBLE PRECISION NOT NULL,
+        blocked_until DOUBLE PRECISION NOT NULL
+    )""",
+)
+
+_COLUMNS = "id, username, email, phone, password_hash, disabled, created_at"
+
+
+class InvalidUsername(ValueError):
+    code = "invalid_username"
+
+
+def normalize_username(raw: str) -> str:
+    """Length first, then NFKC and case folding: unbounded input is never normalised."""
+    if len(raw) > MAX_USERNAME_CHARS * 4:
+        raise InvalidUsername(f"usernames are at most {MAX_USERNAME_CHARS} characters")
+    name = unicodedata.normalize("NFKC", raw).strip().casefold()
+    if not _USERNAME_RE.match(name):
+        raise InvalidUsername(
+            f"usernames have 3 to {MAX_USERNAME_CHARS} letters, digits or . @ + - _"
+        )
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    username: str | None
+    email: str | None
+    phone: str | None
+    password_hash: str | None
+    disabled: bool
+    created_at: float
+
+    def public(self) -> dict[str, Any]:
+        """What clients may see: never the password hash."""
+        return {
+            "id": self.id,
+            "username": self.username,
+            "email": self.email,
+            "phone": self.phone,
+            "created_at": datetime.fromtimestamp(self.created_at, UTC).isoformat(),
+        }
+
+
+def _user(row: tuple[Any, ...]) -> User:
+    uid, username, email, phone, pw, disabled, created = row
+    return User(uid, username, email, phone, pw, bool(disabled), created)
+
+
+def new_user_id() -> str:
+    return "u_" + secrets.token_urlsafe(12)
+
+
+class UserRepository:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        for statement in SCHEMA:
+            db.execute(statement)
+
+    def insert(self, user: User, now: float) -> None:
+        self.db.execute(
+            f"INSERT INTO huihua_user ({_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (user.id, user.username, user.email, user.phone, user.password_hash, int(user.disabled),
+             user.created_at, now),
+        )  # fmt: skip
+
+    def by_id(self, user_id: str) -> User | None:
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM huihua_user WHERE id = ?", (user_id,))
+        return _user(rows[0]) if rows else None
+
+    def by_username(self, username: str) -> User | None:
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM huihua_user WHERE username = ?", (username,))
+        return _user(rows[0]) if rows else None
+
+    def set_password_hash(self, user_id: str, password_hash: str, now: float) -> None:
+        self.db.execute(
+            "UPDATE huihua_user SET password_hash = ?, updated_at = ? WHERE id = ?",
+            (password_hash, now, user_id),
+        )
+
+    def set_disabled(self, user_id: str, disabled: bool, now: float) -> bool:
+        rows = self.db.execute(
+            "UPDATE huihua_user SET disabled = ?, updated_at = ? WHERE id = ? RETURNING id",
+            (int(disabled), now, user_id),
+        )
+        return bool(rows)
+
+    def set_phone(self, user_id: str, phone: str, now: float) -> None:
+        self.db.execute(
+            "UPDATE huihua_user SET phone = ?, updated_at = ? WHERE id = ?", (phone, now, user_id)
+        )
+
+    def count(self) -> int:
+        return int(self.db.execute("SELECT count(*) FROM huihua_user")[0][0])

@@ -1,0 +1,247 @@
+"""The `huihua` command: serve, emulator, user, sessions, purge, doctor."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import threading
+import time
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from .config import Settings, masked_url
+
+console = Console(stderr=True, highlight=False)
+EMULATOR_APPID = "wx1234567890abcdef"
+EMULATOR_SECRET = "huihua-emulator-secret"  # noqa: S105 - the emulator's public test secret
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings.from_env(**overrides)
+
+
+def _fail(message: str, hint: str | None = None) -> None:
+    console.print(f"[bold red]error:[/] {message}")
+    if hint:
+        console.print(f"  [dim]{hint}[/]")
+    sys.exit(2)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="huihua")
+def main() -> None:
+    """huihua (会话): sessions for WeChat Mini Programs and the web."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", default=8600, show_default=True, type=int)
+@click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
+@click.option("--store", envvar="HUIHUA_STORE", help="Session store URL [default: sqlite:///./huihua.db].")
+@click.option("--database", envvar="HUIHUA_DATABASE", help="Accounts database URL [default: the store's SQLite file].")
+@click.option("--emulator", "with_emulator", is_flag=True, help="Run the WeChat emulator beside the service and use it.")
+@click.option("--emulator-port", default=8601, show_default=True, type=int)
+@click.option("--log-level", default="info", show_default=True)
+def serve(host: str, port: int, workers: int, store: str | None, database: str | None,
+          with_emulator: bool, emulator_port: int, log_level: str) -> None:  # fmt: skip
+    """Serve the HTTP API, the docs and the account pages."""
+    import uvicorn
+
+    if store:
+        os.environ["HUIHUA_STORE"] = store
+    if database:
+        os.environ["HUIHUA_DATABASE"] = database
+    if with_emulator:
+        _start_emulator_thread(host, emulator_port)
+        os.environ.setdefault("HUIHUA_WECHAT_APPID", EMULATOR_APPID)
+        os.environ.setdefault("HUIHUA_WECHAT_SECRET", EMULATOR_SECRET)
+        os.environ["HUIHUA_WECHAT_API_BASE"] = f"http://{host}:{emulator_port}"
+    settings = _settings().with_secret_key()  # generate the key once, before workers race for it
+    try:
+        from .http.app import create_app
+
+        if workers == 1:
+            app: Any = create_app(settings)
+        else:
+            app = "huihua.http.app:app_from_env"
+    except Exception as exc:  # a store URL that cannot work: say so before listening
+        _fail(f"cannot start: {exc}", "check HUIHUA_STORE / --store and HUIHUA_DATABASE")
+    base = f"http://{host}:{port}"
+    console.print(f"[bold]huihua[/] listening on [cyan]{base}[/] with {workers} worker(s)")
+    console.print(f"  store     {masked_url(settings.store)}")
+    console.print(f"  accounts  {masked_url(settings.database_url)}")
+    console.print(f"  API docs  {base}/docs    account page  {base}/")
+    wechat = (f"{settings.wechat_appid} via {settings.wechat_api_base}" if settings.wechat_enabled
+              else "off (set HUIHUA_WECHAT_APPID and HUIHUA_WECHAT_SECRET, or --emulator)")  # fmt: skip
+    console.print(f"  WeChat    {wechat}")
+    uvicorn.run(app, host=host, port=port, workers=workers, factory=isinstance(app, str),
+                log_level=log_level, access_log=False)  # fmt: skip
+
+
+def _start_emulator_thread(host: str, port: int) -> None:
+    import uvicorn
+
+    from .wechat.emulator import create_app as create_emulator
+
+    server = uvicorn.Server(uvicorn.Config(create_emulator(), host=host, port=port, log_level="warning"))
+    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+    threading.Thread(target=server.run, name="huihua-emulator", daemon=True).start()
+    for _ in range(100):
+        if server.started:
+            break
+        time.sleep(0.05)
+    console.print(f"[bold]WeChat emulator[/] on [cyan]http://{host}:{port}[/] "
+                  f"(appid {EMULATOR_APPID}; control API under /_emulator/)")  # fmt: skip
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8601, show_default=True, type=int)
+@click.option("--app", "apps", multiple=True, metavar="APPID:SECRET", help="Register another mini program.")
+def emulator(host: str, port: int, apps: tuple[str, ...]) -> None:
+    """Run the local WeChat API emulator (offline development and tests)."""
+    from .wechat.emulator import run
+
+    registered = {EMULATOR_APPID: EMULATOR_SECRET}
+    for item in apps:
+        appid, sep, secret = item.partition(":")
+        if not sep or not appid or not secret:
+            _fail(f"--app {item!r} is not APPID:SECRET")
+        registered[appid] = secret
+    run(host=host, port=port, apps=registered)
+
+
+def _manager() -> Any:
+    from .core.manager import SessionManager
+    from .stores import store_from_url
+
+    settings = _settings()
+    return SessionManager(store_from_url(settings.store), events=(), max_data_bytes=settings.max_data_bytes)
+
+
+@main.group()
+def user() -> None:
+    """Manage accounts."""
+
+
+@user.command("create")
+@click.argument("username")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--email")
+def user_create(username: str, password: str, email: str | None) -> None:
+    """Create an account."""
+    from .accounts.database import database_from_url
+    from .accounts.passwords import PasswordRejected
+    from .accounts.service import Accounts, InvalidUsername, UsernameTaken
+
+    accounts = Accounts(database_from_url(_settings().database_url))
+    try:
+        created = asyncio.run(accounts.register(username, password, email=email))
+    except (UsernameTaken, InvalidUsername, PasswordRejected) as exc:
+        _fail(str(exc))
+    console.print(f"created user [bold]{created.username}[/] ({created.id})")
+
+
+@main.group()
+def sessions() -> None:
+    """List or revoke sessions."""
+
+
+@sessions.command("list")
+@click.option("--user", "user_id", required=True, help="User id (u_...).")
+def sessions_list(user_id: str) -> None:
+    found = _manager().list_user(user_id)
+    table = Table("id", "client", "ip", "last seen", "expires")
+    for s in found:
+        table.add_row(s.id, s.client, s.record.ip or "", s.last_seen_at.isoformat(timespec="seconds"),
+                      s.expires_at.isoformat(timespec="seconds"))  # fmt: skip
+    Console().print(table)
+    console.print(f"{len(found)} live session(s)")
+
+
+@sessions.command("revoke")
+@click.option("--user", "user_id", required=True)
+@click.option("--id", "session_id", help="Only this session; default: all of the user's.")
+def sessions_revoke(user_id: str, session_id: str | None) -> None:
+    manager = _manager()
+    if session_id:
+        done = manager.revoke_id(user_id, session_id)
+        console.print("revoked 1 session" if done else f"no live session {session_id} for {user_id}")
+        sys.exit(0 if done else 1)
+    console.print(f"revoked {manager.revoke_user(user_id, reason='cli')} session(s)")
+
+
+@main.command()
+@click.option("--batch-size", default=1000, show_default=True)
+def purge(batch_size: int) -> None:
+    """Delete expired sessions now (the service also does it by itself)."""
+    from rich.progress import Progress
+
+    manager = _manager()
+    total = 0
+    with Progress(console=console, transient=True) as progress:
+        task = progress.add_task("purging expired sessions", total=None)
+        while True:
+            removed = manager.purge(batch_size=batch_size, max_batches=1)
+            total += removed
+            progress.update(task, advance=removed)
+            if removed < batch_size:
+                break
+    console.print(f"purged {total} expired session(s)")
+
+
+@main.command()
+def doctor() -> None:
+    """Check configuration, the store, the accounts database and WeChat credentials."""
+    from .core.errors import HuihuaError
+
+    settings = _settings()
+    ok = True
+
+    def report(good: bool, what: str, advice: str = "") -> None:
+        nonlocal ok
+        ok = ok and good
+        mark = "[green]✓[/]" if good else "[red]✗[/]"
+        console.print(f"{mark} {what}" + (f"\n    [dim]{advice}[/]" if advice and not good else ""))
+
+    try:
+        _manager().store.ping()
+        report(True, f"session store reachable: {masked_url(settings.store)}")
+    except (HuihuaError, ValueError, ImportError) as exc:
+        report(False, f"session store {masked_url(settings.store)}: {exc}",
+               "start the store or fix HUIHUA_STORE (memory://, sqlite:///path, redis://, postgresql://)")  # fmt: skip
+    try:
+        from .accounts.database import database_from_url
+
+        database_from_url(settings.database_url).execute("SELECT 1")
+        report(True, f"accounts database reachable: {masked_url(settings.database_url)}")
+    except (HuihuaError, ValueError) as exc:
+        report(False, f"accounts database: {exc}", "fix HUIHUA_DATABASE (sqlite:///path or postgresql://)")
+    report(bool(settings.secret_key) or True, "secret key: "
+           + ("set" if settings.secret_key else "will be generated beside the database"))  # fmt: skip
+    report(settings.service_key is not None, "service key set (introspection and admin routes)",
+           "set HUIHUA_SERVICE_KEY to enable /v1/introspect and /v1/admin")  # fmt: skip
+    if settings.wechat_enabled:
+        report(_check_wechat(settings), f"WeChat credentials accepted by {settings.wechat_api_base}",
+               "check HUIHUA_WECHAT_APPID / HUIHUA_WECHAT_SECRET, and the server's IP whitelist")  # fmt: skip
+    else:
+        report(False, "WeChat login not configured",
+               "set HUIHUA_WECHAT_APPID and HUIHUA_WECHAT_SECRET (or run `huihua serve --emulator`)")  # fmt: skip
+    sys.exit(0 if ok else 1)
+
+
+def _check_wechat(settings: Settings) -> bool:
+    try:
+        from .wechat import WeChatClient
+
+        assert settings.wechat_appid and settings.wechat_secret
+        client = WeChatClient(settings.wechat_appid, settings.wechat_secret.reveal(),
+                              api_base=settings.wechat_api_base)  # fmt: skip
+        client.get_stable_access_token()
+        return True
+    except Exception:
+        return False

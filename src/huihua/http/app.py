@@ -1,0 +1,97 @@
+"""The ASGI application factory of `huihua serve`."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any, cast
+
+from fastapi import FastAPI
+
+from ..accounts.database import database_from_url
+from ..accounts.service import Accounts
+from ..config import Settings
+from ..core.async_manager import AsyncSessionManager
+from ..core.clock import Clock
+from ..core.events import log_event
+from ..core.policy import ExpiryPolicy
+from ..core.store import AsyncStore
+from ..core.sweeper import AsyncSweeper
+from ..stores import async_store_from_url
+from .errors import install_error_handlers
+from .metrics import Metrics, RequestMetricsMiddleware, TimedStore
+from .middleware import BodyLimitMiddleware, SessionMiddleware
+from .pages import router as pages_router
+from .routes import auth, health, service, sessions
+from .services import Services
+
+logger = logging.getLogger("huihua")
+
+DESCRIPTION = """Sessions for WeChat Mini Programs and the web.
+
+**Transports.** Send `Authorization: Bearer <token>` (or `X-Session-Transport: header` before
+you have one) and new tokens come back in the JSON `token` field and the `X-Session-Token`
+header. Any other request is a browser: the token lives only in an HttpOnly cookie, and
+state-changing requests must come from an allowed origin.
+
+**Errors** are `{"error": {"code": "...", "message": "..."}}`; 401s name the reason
+(`not_authenticated`, `session_expired`, `session_revoked`).
+"""
+
+
+def create_app(
+    settings: Settings | None = None,
+    *,
+    store: AsyncStore | None = None,
+    clock: Clock | None = None,
+    policy: ExpiryPolicy | None = None,
+    sweeper: bool = True,
+    wechat_transport: Any = None,
+) -> FastAPI:
+    settings = (settings or Settings.from_env()).with_secret_key()
+    metrics = Metrics()
+    raw_store = store if store is not None else async_store_from_url(settings.store)
+    manager = AsyncSessionManager(
+        cast(AsyncStore, TimedStore(raw_store, metrics)),
+        policy=policy,
+        max_data_bytes=settings.max_data_bytes,
+        clock=clock,
+        events=(log_event, metrics.on_event),
+    )
+    accounts = Accounts(database_from_url(settings.database_url), clock=clock)
+    svc = Services(settings=settings, manager=manager, accounts=accounts, metrics=metrics)
+    if settings.wechat_enabled:
+        from .wechat_login import WeChatLogin
+
+        svc.wechat = WeChatLogin.from_settings(settings, manager=manager, accounts=accounts,
+                                               transport=wechat_transport)  # fmt: skip
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        background = AsyncSweeper(manager, interval=settings.sweep_interval) if sweeper else None
+        if background is not None:
+            background.start()
+        try:
+            yield
+        finally:
+            if background is not None:
+                await background.stop()
+            if svc.wechat is not None:
+                await svc.wechat.aclose()
+
+    app = FastAPI(title="huihua", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.state.huihua = svc
+    install_error_handlers(app)
+    for router in (auth.router, sessions.router, service.router, service.admin, health.router,
+                   pages_router):  # fmt: skip
+        app.include_router(router)
+    app.add_middleware(SessionMiddleware, manager=lambda: manager, settings=settings)
+    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """For `uvicorn --factory huihua.http.app:app_from_env` (each worker builds its own)."""
+    return create_app()

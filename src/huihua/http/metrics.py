@@ -1,0 +1,87 @@
+"""Prometheus metrics, one registry per app (so tests and several apps never share counts).
+
+Per process: with several workers, scrape each or run the Prometheus multiprocess mode.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ..core.events import SessionEvent
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("huihua_http_requests", "HTTP requests", ["method", "route", "status"], registry=r)
+        self.logins = Counter("huihua_logins", "Login attempts", ["method", "outcome"], registry=r)
+        self.errors = Counter("huihua_errors", "Error answers by code", ["code"], registry=r)
+        self.events = Counter("huihua_session_events", "Session lifecycle events", ["kind"], registry=r)
+        self.active = Gauge("huihua_active_sessions", "Live sessions in the store", registry=r)
+        self.store_latency = Histogram(
+            "huihua_store_latency_seconds", "Store call latency", ["op"], registry=r,
+            buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0),
+        )  # fmt: skip
+        self._active_at = 0.0
+
+    def on_event(self, event: SessionEvent) -> None:
+        self.events.labels(event.kind).inc()
+
+    async def render(self, count_sessions: Callable[[], Awaitable[int]]) -> bytes:
+        if time.monotonic() - self._active_at > 5.0:  # counting is a scan; not on every scrape
+            self._active_at = time.monotonic()
+            self.active.set(await count_sessions())
+        return generate_latest(self.registry)
+
+
+class TimedStore:
+    """An AsyncStore that records how long each call took."""
+
+    def __init__(self, store: Any, metrics: Metrics) -> None:
+        self._store = store
+        self._histogram = metrics.store_latency
+
+    def __getattr__(self, name: str) -> Any:
+        method = getattr(self._store, name)
+        observe = self._histogram.labels(name).observe
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            start = time.perf_counter()
+            try:
+                return await method(*args, **kwargs)
+            finally:
+                observe(time.perf_counter() - start)
+
+        setattr(self, name, timed)
+        return timed
+
+
+class RequestMetricsMiddleware:
+    def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
+        self.app = app
+        self.metrics = metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+
+        async def watch(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            route = scope.get("route")
+            path = getattr(route, "path", "unmatched")
+            self.metrics.requests.labels(scope["method"], path, str(status)).inc()

@@ -1,0 +1,122 @@
+"""Accounts and password login: /v1/accounts, /v1/auth/*."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from starlette.responses import JSONResponse, Response
+
+from ...accounts.passwords import PasswordRejected
+from ...accounts.service import InvalidCredentials, InvalidUsername, TooManyAttempts, UsernameTaken
+from ...accounts.users import User
+from ...core.errors import SessionRevoked, SessionUnknown
+from ...core.session import Session
+from ..context import SessionContext
+from ..errors import ApiError
+from ..represent import auth_answer, session_out
+from ..schemas import AccountIn, AuthOut, LoginIn, LogoutAllIn, MeOut, PasswordIn, UserEnvelope, errors
+from ..services import Services, services, session_context
+
+router = APIRouter(tags=["accounts"])
+
+
+async def signed_in(ctx: SessionContext, svc: Services) -> tuple[Session, User]:
+    """The session and its user, or 401. A user disabled meanwhile loses the session here too."""
+    session = await ctx.require()
+    if session.user_id is None:
+        raise SessionUnknown("log in first: this session is anonymous")
+    user = await svc.accounts.get(session.user_id)
+    if user is None or user.disabled:
+        await svc.manager.revoke_user(session.user_id, reason="user_disabled")
+        ctx.end()
+        raise SessionRevoked("this account is disabled")
+    return session, user
+
+
+@router.post("/v1/accounts", status_code=201, response_model=UserEnvelope, responses=errors(409, 422))
+async def create_account(body: AccountIn, svc: Services = Depends(services)) -> JSONResponse:
+    try:
+        user = await svc.accounts.register(body.username, body.password, email=body.email, phone=body.phone)
+    except UsernameTaken as exc:
+        raise ApiError(409, "username_taken", str(exc)) from exc
+    except (InvalidUsername, PasswordRejected) as exc:
+        raise ApiError(422, getattr(exc, "code", "invalid_request"), str(exc)) from exc
+    return JSONResponse({"user": user.public()}, status_code=201)
+
+
+@router.post("/v1/auth/login", response_model=AuthOut, responses=errors(401, 429))
+async def login(
+    body: LoginIn,
+    svc: Services = Depends(services),
+    ctx: SessionContext = Depends(session_context),
+) -> JSONResponse:
+    try:
+        user = await svc.accounts.authenticate(body.username, body.password, ip=ctx.ip)
+    except TooManyAttempts as exc:
+        svc.metrics.logins.labels("password", "throttled").inc()
+        raise ApiError(429, "too_many_attempts", str(exc), {"Retry-After": str(exc.retry_after)}) from exc
+    except InvalidCredentials as exc:
+        svc.metrics.logins.labels("password", "failure").inc()
+        svc.manager.emit_login_failed(None, "invalid_credentials")
+        raise ApiError(401, "invalid_credentials", "the username or password is wrong") from exc
+    session = await svc.manager.login(
+        await ctx.current(), user.id, client=ctx.client, ip=ctx.ip, user_agent=ctx.user_agent
+    )
+    ctx.issue(session)
+    svc.metrics.logins.labels("password", "success").inc()
+    return auth_answer(ctx, user, session)
+
+
+@router.post("/v1/auth/logout", status_code=204)
+async def logout(
+    svc: Services = Depends(services), ctx: SessionContext = Depends(session_context)
+) -> Response:
+    session = await ctx.current()
+    if session is not None:
+        await svc.manager.revoke(session)
+        ctx.end()
+    return Response(status_code=204)
+
+
+@router.post("/v1/auth/logout-all", status_code=204, responses=errors(401))
+async def logout_all(
+    body: LogoutAllIn | None = None,
+    svc: Services = Depends(services),
+    ctx: SessionContext = Depends(session_context),
+) -> Response:
+    session = await ctx.require()
+    keep = body.keep_current if body else False
+    if session.user_id is None:
+        if not keep:
+            await svc.manager.revoke(session)
+            ctx.end()
+        return Response(status_code=204)
+    await svc.manager.revoke_user(session.user_id, except_id=session.id if keep else None)
+    if not keep:
+        ctx.end()
+    return Response(status_code=204)
+
+
+@router.post("/v1/auth/password", response_model=AuthOut, responses=errors(401, 403, 422))
+async def change_password(
+    body: PasswordIn,
+    svc: Services = Depends(services),
+    ctx: SessionContext = Depends(session_context),
+) -> JSONResponse:
+    session, user = await signed_in(ctx, svc)
+    if user.password_hash is None or not await svc.accounts.verify(user, body.current_password):
+        svc.manager.emit_login_failed(user.id, "wrong_current_password")
+        raise ApiError(403, "invalid_credentials", "the current password is wrong")
+    try:
+        await svc.accounts.change_password(user, body.new_password)
+    except PasswordRejected as exc:
+        raise ApiError(422, exc.code, str(exc)) from exc
+    await svc.manager.revoke_user(user.id, except_id=session.id, reason="password_changed")
+    rotated = await svc.manager.rotate(session)
+    ctx.issue(rotated)
+    return auth_answer(ctx, user, rotated)
+
+
+@router.get("/v1/auth/me", response_model=MeOut, responses=errors(401))
+async def me(svc: Services = Depends(services), ctx: SessionContext = Depends(session_context)) -> JSONResponse:
+    session, user = await signed_in(ctx, svc)
+    return JSONResponse({"user": user.public(), "session": session_out(session)})

@@ -1,0 +1,121 @@
+"""Request bodies and documented answers of the v1 API (for validation and /docs)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..accounts.passwords import MAX_PASSWORD_BYTES
+
+_NAME = Field(min_length=1, max_length=256)
+_PASSWORD = Field(min_length=1, max_length=MAX_PASSWORD_BYTES)
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class AccountIn(Body):
+    username: str = _NAME
+    password: str = _PASSWORD
+    email: str | None = Field(default=None, max_length=254)
+    phone: str | None = Field(default=None, max_length=32)
+
+
+class LoginIn(Body):
+    username: str = _NAME
+    password: str = _PASSWORD
+
+
+class LogoutAllIn(Body):
+    keep_current: bool = False
+
+
+class PasswordIn(Body):
+    current_password: str = _PASSWORD
+    new_password: str = _PASSWORD
+
+
+class DataPatchIn(Body):
+    set: dict[str, Any] | None = None
+    unset: list[str] | None = Field(default=None, max_length=1000)
+    incr: dict[str, int] | None = None
+
+
+class IntrospectIn(Body):
+    token: str = Field(max_length=512)
+
+
+class UserOut(BaseModel):
+    id: str
+    username: str | None
+    email: str | None
+    phone: str | None
+    created_at: str
+
+
+class SessionOut(BaseModel):
+    id: str
+    client: str
+    created_at: str
+    last_seen_at: str
+    idle_expires_at: str | None
+    expires_at: str
+
+
+class SessionListItem(BaseModel):
+    id: str
+    client: str
+    ip: str | None
+    user_agent: str | None
+    created_at: str
+    last_seen_at: str
+    expires_at: str
+    current: bool
+
+
+class AuthOut(BaseModel):
+    user: UserOut
+    session: SessionOut
+    token: str | None = Field(default=None, description="header clients only; browsers get a cookie")
+
+
+class MeOut(BaseModel):
+    user: UserOut
+    session: SessionOut
+
+
+class UserEnvelope(BaseModel):
+    user: UserOut
+
+
+class SessionsOut(BaseModel):
+    sessions: list[SessionListItem]
+
+
+class DataOut(BaseModel):
+    data: dict[str, Any]
+    token: str | None = None
+
+
+class IntrospectOut(BaseModel):
+    active: bool
+    reason: str | None = None
+    user: UserOut | None = None
+    session: SessionOut | None = None
+    data: dict[str, Any] | None = None
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    error: ErrorDetail
+
+
+def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """Document the error answers of a route."""
+    return {status: {"model": ErrorOut} for status in statuses}

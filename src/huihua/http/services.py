@@ -1,0 +1,33 @@
+"""What the routes share: settings, the session manager, accounts, metrics, WeChat."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from fastapi import Request
+
+from ..accounts.service import Accounts
+from ..config import Settings
+from ..core.async_manager import AsyncSessionManager
+from .context import SessionContext
+from .metrics import Metrics
+from .middleware import context_of
+
+
+@dataclass
+class Services:
+    settings: Settings
+    manager: AsyncSessionManager
+    accounts: Accounts
+    metrics: Metrics
+    wechat: Any = None  # huihua.http.wechat_login.WeChatLogin when configured
+
+
+def services(request: Request) -> Services:
+    found: Services = request.app.state.huihua
+    return found
+
+
+def session_context(request: Request) -> SessionContext:
+    return context_of(request.scope)
