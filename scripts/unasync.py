@@ -1,13 +1,14 @@
 """Generate AsyncSessionManager from SessionManager, so the twins can never drift.
 
-    python scripts/unasync.py          # rewrite src/huihua/core/async_manager.py
-    python scripts/unasync.py --check  # exit 1 if the committed file is stale (tests run this)
+python scripts/unasync.py          # rewrite src/huihua/core/async_manager.py
+python scripts/unasync.py --check  # exit 1 if the committed file is stale (tests run this)
 """
 
 from __future__ import annotations
 
 import pathlib
 import re
+import subprocess
 import sys
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
@@ -50,7 +51,11 @@ def generate() -> str:
     body = re.sub(r"^    def ", "    async def ", body, flags=re.M)
     body = body.replace("self.store.", "await self.store.")
     body = re.sub(rf"\bself\.({AWAITED})\(", r"await self.\1(", body)
-    return HEADER + body
+    formatted = subprocess.run(
+        [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(TARGET), "-"],
+        input=HEADER + body, capture_output=True, text=True, check=True, cwd=ROOT,
+    )
+    return formatted.stdout
 
 
 def main() -> int:

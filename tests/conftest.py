@@ -14,9 +14,7 @@ import pytest
 from huihua.core.clock import FakeClock
 
 REDIS_URL = os.environ.get("HUIHUA_TEST_REDIS", "redis://127.0.0.1:6379/15")
-POSTGRES_URL = os.environ.get(
-    "HUIHUA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/huihua_test"
-)
+POSTGRES_URL = os.environ.get("HUIHUA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/huihua_test")
 
 
 @pytest.fixture
@@ -45,7 +43,7 @@ def redis_url() -> Iterator[str]:
 
 
 @pytest.fixture
-def postgres_url() -> Iterator[str]:
+def postgres_url() -> str:
     """A PostgreSQL database with no huihua tables, for one test."""
     import psycopg
 
@@ -55,7 +53,7 @@ def postgres_url() -> Iterator[str]:
                          " huihua_wechat_identity CASCADE")  # fmt: skip
     except psycopg.OperationalError as exc:
         pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL} ({exc}); run scripts/services")
-    yield POSTGRES_URL
+    return POSTGRES_URL
 
 
 @pytest.fixture

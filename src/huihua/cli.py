@@ -42,12 +42,24 @@ def main() -> None:
 @click.option("--port", default=8600, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
 @click.option("--store", envvar="HUIHUA_STORE", help="Session store URL [default: sqlite:///./huihua.db].")
-@click.option("--database", envvar="HUIHUA_DATABASE", help="Accounts database URL [default: the store's SQLite file].")
-@click.option("--emulator", "with_emulator", is_flag=True, help="Run the WeChat emulator beside the service and use it.")
+@click.option(
+    "--database", envvar="HUIHUA_DATABASE", help="Accounts database URL [default: the store's SQLite file]."
+)
+@click.option(
+    "--emulator", "with_emulator", is_flag=True, help="Run the WeChat emulator beside the service and use it."
+)
 @click.option("--emulator-port", default=8601, show_default=True, type=int)
 @click.option("--log-level", default="info", show_default=True)
-def serve(host: str, port: int, workers: int, store: str | None, database: str | None,
-          with_emulator: bool, emulator_port: int, log_level: str) -> None:  # fmt: skip
+def serve(
+    host: str,
+    port: int,
+    workers: int,
+    store: str | None,
+    database: str | None,
+    with_emulator: bool,
+    emulator_port: int,
+    log_level: str,
+) -> None:
     """Serve the HTTP API, the docs and the account pages."""
     import uvicorn
 
@@ -75,11 +87,21 @@ def serve(host: str, port: int, workers: int, store: str | None, database: str |
     console.print(f"  store     {masked_url(settings.store)}")
     console.print(f"  accounts  {masked_url(settings.database_url)}")
     console.print(f"  API docs  {base}/docs    account page  {base}/")
-    wechat = (f"{settings.wechat_appid} via {settings.wechat_api_base}" if settings.wechat_enabled
-              else "off (set HUIHUA_WECHAT_APPID and HUIHUA_WECHAT_SECRET, or --emulator)")  # fmt: skip
+    wechat = (
+        f"{settings.wechat_appid} via {settings.wechat_api_base}"
+        if settings.wechat_enabled
+        else "off (set HUIHUA_WECHAT_APPID and HUIHUA_WECHAT_SECRET, or --emulator)"
+    )
     console.print(f"  WeChat    {wechat}")
-    uvicorn.run(app, host=host, port=port, workers=workers, factory=isinstance(app, str),
-                log_level=log_level, access_log=False)  # fmt: skip
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        workers=workers,
+        factory=isinstance(app, str),
+        log_level=log_level,
+        access_log=False,
+    )
 
 
 def _start_emulator_thread(host: str, port: int) -> None:
@@ -88,14 +110,15 @@ def _start_emulator_thread(host: str, port: int) -> None:
     from .wechat.emulator import create_app as create_emulator
 
     server = uvicorn.Server(uvicorn.Config(create_emulator(), host=host, port=port, log_level="warning"))
-    server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
     threading.Thread(target=server.run, name="huihua-emulator", daemon=True).start()
     for _ in range(100):
         if server.started:
             break
         time.sleep(0.05)
-    console.print(f"[bold]WeChat emulator[/] on [cyan]http://{host}:{port}[/] "
-                  f"(appid {EMULATOR_APPID}; control API under /_emulator/)")  # fmt: skip
+    console.print(
+        f"[bold]WeChat emulator[/] on [cyan]http://{host}:{port}[/] "
+        f"(appid {EMULATOR_APPID}; control API under /_emulator/)"
+    )
 
 
 @main.command()
@@ -157,8 +180,13 @@ def sessions_list(user_id: str) -> None:
     found = _manager().list_user(user_id)
     table = Table("id", "client", "ip", "last seen", "expires")
     for s in found:
-        table.add_row(s.id, s.client, s.record.ip or "", s.last_seen_at.isoformat(timespec="seconds"),
-                      s.expires_at.isoformat(timespec="seconds"))  # fmt: skip
+        table.add_row(
+            s.id,
+            s.client,
+            s.record.ip or "",
+            s.last_seen_at.isoformat(timespec="seconds"),
+            s.expires_at.isoformat(timespec="seconds"),
+        )
     Console().print(table)
     console.print(f"{len(found)} live session(s)")
 
@@ -212,8 +240,11 @@ def doctor() -> None:
         _manager().store.ping()
         report(True, f"session store reachable: {masked_url(settings.store)}")
     except (HuihuaError, ValueError, ImportError) as exc:
-        report(False, f"session store {masked_url(settings.store)}: {exc}",
-               "start the store or fix HUIHUA_STORE (memory://, sqlite:///path, redis://, postgresql://)")  # fmt: skip
+        report(
+            False,
+            f"session store {masked_url(settings.store)}: {exc}",
+            "start the store or fix HUIHUA_STORE (memory://, sqlite:///path, redis://, postgresql://)",
+        )
     try:
         from .accounts.database import database_from_url
 
@@ -221,16 +252,27 @@ def doctor() -> None:
         report(True, f"accounts database reachable: {masked_url(settings.database_url)}")
     except (HuihuaError, ValueError) as exc:
         report(False, f"accounts database: {exc}", "fix HUIHUA_DATABASE (sqlite:///path or postgresql://)")
-    report(bool(settings.secret_key) or True, "secret key: "
-           + ("set" if settings.secret_key else "will be generated beside the database"))  # fmt: skip
-    report(settings.service_key is not None, "service key set (introspection and admin routes)",
-           "set HUIHUA_SERVICE_KEY to enable /v1/introspect and /v1/admin")  # fmt: skip
+    report(
+        bool(settings.secret_key) or True,
+        "secret key: " + ("set" if settings.secret_key else "will be generated beside the database"),
+    )
+    report(
+        settings.service_key is not None,
+        "service key set (introspection and admin routes)",
+        "set HUIHUA_SERVICE_KEY to enable /v1/introspect and /v1/admin",
+    )
     if settings.wechat_enabled:
-        report(_check_wechat(settings), f"WeChat credentials accepted by {settings.wechat_api_base}",
-               "check HUIHUA_WECHAT_APPID / HUIHUA_WECHAT_SECRET, and the server's IP whitelist")  # fmt: skip
+        report(
+            _check_wechat(settings),
+            f"WeChat credentials accepted by {settings.wechat_api_base}",
+            "check HUIHUA_WECHAT_APPID / HUIHUA_WECHAT_SECRET, and the server's IP whitelist",
+        )
     else:
-        report(False, "WeChat login not configured",
-               "set HUIHUA_WECHAT_APPID and HUIHUA_WECHAT_SECRET (or run `huihua serve --emulator`)")  # fmt: skip
+        report(
+            False,
+            "WeChat login not configured",
+            "set HUIHUA_WECHAT_APPID and HUIHUA_WECHAT_SECRET (or run `huihua serve --emulator`)",
+        )
     sys.exit(0 if ok else 1)
 
 
@@ -238,9 +280,11 @@ def _check_wechat(settings: Settings) -> bool:
     try:
         from .wechat import WeChatClient
 
-        assert settings.wechat_appid and settings.wechat_secret
-        client = WeChatClient(settings.wechat_appid, settings.wechat_secret.reveal(),
-                              api_base=settings.wechat_api_base)  # fmt: skip
+        assert settings.wechat_appid
+        assert settings.wechat_secret
+        client = WeChatClient(
+            settings.wechat_appid, settings.wechat_secret.reveal(), api_base=settings.wechat_api_base
+        )
         client.get_stable_access_token()
         return True
     except Exception:

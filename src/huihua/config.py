@@ -1,15 +1,15 @@
 """Settings, from HUIHUA_* environment variables and an optional TOML file: one typed place.
 
-    HUIHUA_STORE            session store URL             sqlite:///./huihua.db
-    HUIHUA_DATABASE         accounts database URL         the store's SQLite file (else ./huihua.db)
-    HUIHUA_SECRET_KEY       comma-separated; the first encrypts, all decrypt (rotation)
-                            default: generated once into huihua.secret beside the database
-    HUIHUA_SERVICE_KEY      X-Service-Key for /v1/introspect and /v1/admin; unset: routes off
-    HUIHUA_WECHAT_APPID, HUIHUA_WECHAT_SECRET, HUIHUA_WECHAT_API_BASE
-    HUIHUA_ALLOWED_ORIGINS  comma-separated origins allowed for cookie-authenticated writes
-    HUIHUA_MAX_DATA_BYTES   session data cap (65536)
-    HUIHUA_TRUST_PROXY      1: take the client IP from X-Forwarded-For (behind a proxy you run)
-    HUIHUA_CONFIG           a TOML file with the same names in lower case, without the prefix
+HUIHUA_STORE            session store URL             sqlite:///./huihua.db
+HUIHUA_DATABASE         accounts database URL         the store's SQLite file (else ./huihua.db)
+HUIHUA_SECRET_KEY       comma-separated; the first encrypts, all decrypt (rotation)
+                        default: generated once into huihua.secret beside the database
+HUIHUA_SERVICE_KEY      X-Service-Key for /v1/introspect and /v1/admin; unset: routes off
+HUIHUA_WECHAT_APPID, HUIHUA_WECHAT_SECRET, HUIHUA_WECHAT_API_BASE
+HUIHUA_ALLOWED_ORIGINS  comma-separated origins allowed for cookie-authenticated writes
+HUIHUA_MAX_DATA_BYTES   session data cap (65536)
+HUIHUA_TRUST_PROXY      1: take the client IP from X-Forwarded-For (behind a proxy you run)
+HUIHUA_CONFIG           a TOML file with the same names in lower case, without the prefix
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def _split(value: Any) -> list[str]:
     return [str(i).strip() for i in items if str(i).strip()]
 
 
-def _coerce(name: str, value: Any) -> Any:
+def _coerce(name: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per kind of setting
     if name in ("secret_key",):
         return tuple(Secret(v) for v in _split(value))
     if name in ("service_key", "wechat_secret"):

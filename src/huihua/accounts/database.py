@@ -103,8 +103,14 @@ class PostgresDatabase:
     def __init__(self, url: str) -> None:
         from psycopg_pool import ConnectionPool
 
-        self._pool = ConnectionPool(url, min_size=1, max_size=8, timeout=5.0, open=True,
-                                    kwargs={"autocommit": True, "connect_timeout": 5})  # fmt: skip
+        self._pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=8,
+            timeout=5.0,
+            open=True,
+            kwargs={"autocommit": True, "connect_timeout": 5},
+        )
 
     @contextmanager
     def transaction(self) -> Iterator[_PostgresCursor]:

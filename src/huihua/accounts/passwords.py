@@ -14,8 +14,9 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_BYTES = 512  # ASVS: >= 64 characters must work; 512 bytes covers 128 CJK characters
 
-_hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32,
-                         salt_len=16, type=Type.ID)  # fmt: skip
+_hasher = PasswordHasher(
+    time_cost=2, memory_cost=19 * 1024, parallelism=1, hash_len=32, salt_len=16, type=Type.ID
+)
 # Verified against for unknown users, so both answers take one argon2 verification.
 _DUMMY_HASH = _hasher.hash("huihua-dummy-password-for-timing")
 
@@ -30,7 +31,9 @@ def check_new_password(password: str) -> None:
     if len(password.encode("utf-8", "surrogatepass")) > MAX_PASSWORD_BYTES:
         raise PasswordRejected("password_too_long", f"passwords are at most {MAX_PASSWORD_BYTES} bytes")
     if len(password) < MIN_PASSWORD_CHARS:
-        raise PasswordRejected("password_too_short", f"passwords have at least {MIN_PASSWORD_CHARS} characters")
+        raise PasswordRejected(
+            "password_too_short", f"passwords have at least {MIN_PASSWORD_CHARS} characters"
+        )
 
 
 def hash_password(password: str) -> str:

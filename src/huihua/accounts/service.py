@@ -20,8 +20,15 @@ from .users import InvalidUsername, User, UserRepository, new_user_id, normalize
 P = ParamSpec("P")
 T = TypeVar("T")
 
-__all__ = ["Accounts", "InvalidCredentials", "InvalidUsername", "PasswordRejected",
-           "TooManyAttempts", "UserDisabled", "UsernameTaken"]  # fmt: skip
+__all__ = [
+    "Accounts",
+    "InvalidCredentials",
+    "InvalidUsername",
+    "PasswordRejected",
+    "TooManyAttempts",
+    "UserDisabled",
+    "UsernameTaken",
+]
 
 
 class UsernameTaken(Exception):

@@ -35,15 +35,12 @@ class Throttle:
     def retry_after(self, key: str, now: float) -> int:
         """Seconds until `key` may try again; 0 if it may now."""
         rows = self.db.execute("SELECT blocked_until FROM huihua_throttle WHERE key = ?", (key,))
-        if not rows or rows[0][0] <= now:
-            return 0
-        return max(1, math.ceil(rows[0][0] - now))
+        blocked_until = float(rows[0][0]) if rows else 0.0
+        return 0 if blocked_until <= now else max(1, math.ceil(blocked_until - now))
 
     def failed(self, key: str, limit: Limit, now: float) -> None:
         with self.db.transaction() as cur:
-            rows = cur.execute(
-                "SELECT failures, window_start FROM huihua_throttle WHERE key = ?", (key,)
-            )
+            rows = cur.execute("SELECT failures, window_start FROM huihua_throttle WHERE key = ?", (key,))
             failures, start = rows[0] if rows else (0, now)
             if now - start >= limit.window:
                 failures, start = 0, now

@@ -46,9 +46,7 @@ def normalize_username(raw: str) -> str:
         raise InvalidUsername(f"usernames are at most {MAX_USERNAME_CHARS} characters")
     name = unicodedata.normalize("NFKC", raw).strip().casefold()
     if not _USERNAME_RE.match(name):
-        raise InvalidUsername(
-            f"usernames have 3 to {MAX_USERNAME_CHARS} letters, digits or . @ + - _"
-        )
+        raise InvalidUsername(f"usernames have 3 to {MAX_USERNAME_CHARS} letters, digits or . @ + - _")
     return name
 
 
@@ -91,9 +89,17 @@ class UserRepository:
     def insert(self, user: User, now: float) -> None:
         self.db.execute(
             f"INSERT INTO huihua_user ({_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (user.id, user.username, user.email, user.phone, user.password_hash, int(user.disabled),
-             user.created_at, now),
-        )  # fmt: skip
+            (
+                user.id,
+                user.username,
+                user.email,
+                user.phone,
+                user.password_hash,
+                int(user.disabled),
+                user.created_at,
+                now,
+            ),
+        )
 
     def by_id(self, user_id: str) -> User | None:
         rows = self.db.execute(f"SELECT {_COLUMNS} FROM huihua_user WHERE id = ?", (user_id,))

@@ -27,8 +27,9 @@ class AsyncSessionManager(ManagerBase[AsyncStore]):
         user_agent: str | None = None,
         data: Mapping[str, JSON] | None = None,
     ) -> Session:
-        token, record = self._new(user_id=user_id, client=client, ip=ip, user_agent=user_agent,
-                                  data=data, now=self.clock.now())  # fmt: skip
+        token, record = self._new(
+            user_id=user_id, client=client, ip=ip, user_agent=user_agent, data=data, now=self.clock.now()
+        )
         await self.store.create(record)
         self._emit("created", record)
         return Session(record, token)
@@ -57,8 +58,9 @@ class AsyncSessionManager(ManagerBase[AsyncStore]):
         changes = session.changes().validate()
         if not changes:
             return session
-        record = await self.store.update(session.record.key, self.clock.now(), changes=changes,
-                                   max_bytes=self.max_data_bytes)  # fmt: skip
+        record = await self.store.update(
+            session.record.key, self.clock.now(), changes=changes, max_bytes=self.max_data_bytes
+        )
         if record is None:
             raise SessionGone("the session was logged out, rotated or expired meanwhile")
         session._reset(record)
@@ -68,7 +70,7 @@ class AsyncSessionManager(ManagerBase[AsyncStore]):
         self,
         session: Session,
         *,
-        set: Mapping[str, JSON] | None = None,  # noqa: A002 - mirrors the HTTP API
+        set: Mapping[str, JSON] | None = None,
         unset: Iterable[str] = (),
         incr: Mapping[str, int] | None = None,
     ) -> Session:
@@ -83,20 +85,23 @@ class AsyncSessionManager(ManagerBase[AsyncStore]):
     async def set_expiry(self, session: Session, value: ExpiryValue) -> Session:
         now = self.clock.now()
         timing = self.policy.with_expiry(session.record, value, now)
-        record = await self.store.update(session.record.key, now, timing=timing, max_bytes=self.max_data_bytes)
+        record = await self.store.update(
+            session.record.key, now, timing=timing, max_bytes=self.max_data_bytes
+        )
         if record is None:
             raise SessionGone("the session was logged out, rotated or expired meanwhile")
         session.record = record
         return session
 
     async def rotate(
-        self, session: Session, *, user_id: str | None | _Keep = KEEP, keep_data: bool = True
+        self, session: Session, *, user_id: str | _Keep | None = KEEP, keep_data: bool = True
     ) -> Session:
         """A new token (and public id) for the session; the old token dies at once."""
         now = self.clock.now()
         token, record = self._rotated(session, user_id, keep_data, now)
-        created = await self.store.rotate(session.record.key, record, now, keep_data=keep_data,
-                                    max_bytes=self.max_data_bytes)  # fmt: skip
+        created = await self.store.rotate(
+            session.record.key, record, now, keep_data=keep_data, max_bytes=self.max_data_bytes
+        )
         if created is None:
             raise SessionGone("the session was logged out, rotated or expired meanwhile")
         self._emit("rotated", created, reason=session.id)
@@ -140,7 +145,9 @@ class AsyncSessionManager(ManagerBase[AsyncStore]):
             self._emit("revoked", user_id=user_id, reason=f"id:{session_id}")
         return done
 
-    async def revoke_user(self, user_id: str, *, except_id: str | None = None, reason: str = "revoke_all") -> int:
+    async def revoke_user(
+        self, user_id: str, *, except_id: str | None = None, reason: str = "revoke_all"
+    ) -> int:
         ids: list[str] = await self.store.revoke_user(user_id, self.clock.now(), except_id=except_id)
         for session_id in ids:
             self._emit("revoked", user_id=user_id, reason=f"{reason}:{session_id}")

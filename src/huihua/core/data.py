@@ -70,9 +70,7 @@ class DataChanges:
         return self
 
 
-def apply_changes(
-    data: Mapping[str, JSON], changes: DataChanges, *, max_bytes: int
-) -> dict[str, JSON]:
+def apply_changes(data: Mapping[str, JSON], changes: DataChanges, *, max_bytes: int) -> dict[str, JSON]:
     """The reference semantics every store implements; SQL and memory stores call it directly."""
     result: dict[str, JSON] = {} if changes.clear else dict(data)
     for key in changes.unset:

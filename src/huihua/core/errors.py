@@ -1,15 +1,15 @@
 """The errors of the session engine.
 
-    HuihuaError
-    ├── StoreUnavailable          the store could not be reached or failed; retry later (503)
-    ├── SessionInvalid            the presented token names no usable session (401)
-    │   ├── SessionUnknown        never issued, malformed, or purged  -> not_authenticated
-    │   ├── SessionExpired        idle or absolute deadline passed    -> session_expired
-    │   └── SessionRevoked        logged out, rotated or revoked      -> session_revoked
-    ├── SessionGone               a save or rotate found the session deleted meanwhile (no resurrection)
-    └── SessionDataError          the data change cannot be applied (400/413)
-        ├── SessionDataTooLarge   over the size cap
-        └── NotAnInteger          incr on a value that is not an integer
+HuihuaError
+├── StoreUnavailable          the store could not be reached or failed; retry later (503)
+├── SessionInvalid            the presented token names no usable session (401)
+│   ├── SessionUnknown        never issued, malformed, or purged  -> not_authenticated
+│   ├── SessionExpired        idle or absolute deadline passed    -> session_expired
+│   └── SessionRevoked        logged out, rotated or revoked      -> session_revoked
+├── SessionGone               a save or rotate found the session deleted meanwhile (no resurrection)
+└── SessionDataError          the data change cannot be applied (400/413)
+    ├── SessionDataTooLarge   over the size cap
+    └── NotAnInteger          incr on a value that is not an integer
 """
 
 from __future__ import annotations

@@ -30,6 +30,10 @@ def log_event(event: SessionEvent) -> None:
     """The default sink: one structured line per event on the `huihua.events` logger."""
     logger.info(
         "session %s id=%s user=%s client=%s reason=%s",
-        event.kind, event.session_id, event.user_id, event.client, event.reason,
+        event.kind,
+        event.session_id,
+        event.user_id,
+        event.client,
+        event.reason,
         extra={"event": event.kind, "session_id": event.session_id},
-    )  # fmt: skip
+    )

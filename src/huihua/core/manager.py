@@ -44,7 +44,7 @@ class ManagerBase(Generic[S]):
         clock: Clock | None = None,
         events: Iterable[EventSink] = (log_event,),
     ) -> None:
-        self.store = store
+        self.store: S = store
         self.policy = policy or ExpiryPolicy()
         self.max_data_bytes = max_data_bytes
         self.clock = clock or SystemClock()
@@ -98,13 +98,17 @@ class ManagerBase(Generic[S]):
         return record
 
     def _rotated(
-        self, session: Session, user_id: str | None | _Keep, keep_data: bool, now: float
+        self, session: Session, user_id: str | _Keep | None, keep_data: bool, now: float
     ) -> tuple[str, SessionRecord]:
         owner = session.user_id if isinstance(user_id, _Keep) else user_id
         token, record = self._new(
-            user_id=owner, client=session.client, ip=session.record.ip,
-            user_agent=session.record.user_agent, data=None, now=now,
-        )  # fmt: skip
+            user_id=owner,
+            client=session.client,
+            ip=session.record.ip,
+            user_agent=session.record.user_agent,
+            data=None,
+            now=now,
+        )
         if owner == session.user_id:  # same principal: the deadlines carry over
             record = replace(record, created_at=session.record.created_at, timing=session.record.timing)
         return token, record
@@ -146,8 +150,9 @@ class SessionManager(ManagerBase[Store]):
         user_agent: str | None = None,
         data: Mapping[str, JSON] | None = None,
     ) -> Session:
-        token, record = self._new(user_id=user_id, client=client, ip=ip, user_agent=user_agent,
-                                  data=data, now=self.clock.now())  # fmt: skip
+        token, record = self._new(
+            user_id=user_id, client=client, ip=ip, user_agent=user_agent, data=data, now=self.clock.now()
+        )
         self.store.create(record)
         self._emit("created", record)
         return Session(record, token)
@@ -176,8 +181,9 @@ class SessionManager(ManagerBase[Store]):
         changes = session.changes().validate()
         if not changes:
             return session
-        record = self.store.update(session.record.key, self.clock.now(), changes=changes,
-                                   max_bytes=self.max_data_bytes)  # fmt: skip
+        record = self.store.update(
+            session.record.key, self.clock.now(), changes=changes, max_bytes=self.max_data_bytes
+        )
         if record is None:
             raise SessionGone("the session was logged out, rotated or expired meanwhile")
         session._reset(record)
@@ -187,7 +193,7 @@ class SessionManager(ManagerBase[Store]):
         self,
         session: Session,
         *,
-        set: Mapping[str, JSON] | None = None,  # noqa: A002 - mirrors the HTTP API
+        set: Mapping[str, JSON] | None = None,
         unset: Iterable[str] = (),
         incr: Mapping[str, int] | None = None,
     ) -> Session:
@@ -209,13 +215,14 @@ class SessionManager(ManagerBase[Store]):
         return session
 
     def rotate(
-        self, session: Session, *, user_id: str | None | _Keep = KEEP, keep_data: bool = True
+        self, session: Session, *, user_id: str | _Keep | None = KEEP, keep_data: bool = True
     ) -> Session:
         """A new token (and public id) for the session; the old token dies at once."""
         now = self.clock.now()
         token, record = self._rotated(session, user_id, keep_data, now)
-        created = self.store.rotate(session.record.key, record, now, keep_data=keep_data,
-                                    max_bytes=self.max_data_bytes)  # fmt: skip
+        created = self.store.rotate(
+            session.record.key, record, now, keep_data=keep_data, max_bytes=self.max_data_bytes
+        )
         if created is None:
             raise SessionGone("the session was logged out, rotated or expired meanwhile")
         self._emit("rotated", created, reason=session.id)

@@ -58,9 +58,7 @@ class Store(Protocol):
     def count(self, now: float) -> int:
         """How many live sessions there are."""
 
-    def kv_set(
-        self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False
-    ) -> bool:
+    def kv_set(self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False) -> bool:
         """A small expiring key-value space for locks and shared caches (WeChat tokens)."""
 
     def kv_get(self, key: str, *, now: float) -> str | None: ...
@@ -97,9 +95,7 @@ class AsyncStore(Protocol):
 
     async def revoke_id(self, user_id: str, session_id: str, now: float) -> bool: ...
 
-    async def revoke_user(
-        self, user_id: str, now: float, *, except_id: str | None = None
-    ) -> list[str]: ...
+    async def revoke_user(self, user_id: str, now: float, *, except_id: str | None = None) -> list[str]: ...
 
     async def list_user(self, user_id: str, now: float) -> list[SessionRecord]: ...
 

@@ -30,8 +30,9 @@ class _Lease:
 class Sweeper:
     """The synchronous sweeper: a daemon thread (Django, scripts)."""
 
-    def __init__(self, manager: SessionManager, *, interval: float = 60.0, batch_size: int = 1000,
-                 pause: float = 0.01) -> None:  # fmt: skip
+    def __init__(
+        self, manager: SessionManager, *, interval: float = 60.0, batch_size: int = 1000, pause: float = 0.01
+    ) -> None:
         self.manager = manager
         self.interval = interval
         self.batch_size = batch_size
@@ -78,8 +79,14 @@ class Sweeper:
 class AsyncSweeper:
     """The asynchronous sweeper: a task on the service's event loop."""
 
-    def __init__(self, manager: AsyncSessionManager, *, interval: float = 60.0, batch_size: int = 1000,
-                 pause: float = 0.01) -> None:  # fmt: skip
+    def __init__(
+        self,
+        manager: AsyncSessionManager,
+        *,
+        interval: float = 60.0,
+        batch_size: int = 1000,
+        pause: float = 0.01,
+    ) -> None:
         self.manager = manager
         self.interval = interval
         self.batch_size = batch_size
@@ -91,8 +98,9 @@ class AsyncSweeper:
         store, now = self.manager.store, self.manager.clock.now()
         if await store.kv_get(LOCK_KEY, now=now) == self._lease.owner:
             return await store.kv_set(LOCK_KEY, self._lease.owner, now=now, ttl=self._lease.ttl)
-        return await store.kv_set(LOCK_KEY, self._lease.owner, now=now, ttl=self._lease.ttl,
-                                  only_if_absent=True)  # fmt: skip
+        return await store.kv_set(
+            LOCK_KEY, self._lease.owner, now=now, ttl=self._lease.ttl, only_if_absent=True
+        )
 
     async def sweep_once(self) -> int:
         if not await self.claim():

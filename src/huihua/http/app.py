@@ -64,8 +64,9 @@ def create_app(
     if settings.wechat_enabled:
         from .wechat_login import WeChatLogin
 
-        svc.wechat = WeChatLogin.from_settings(settings, manager=manager, accounts=accounts,
-                                               transport=wechat_transport)  # fmt: skip
+        svc.wechat = WeChatLogin.from_settings(
+            settings, manager=manager, accounts=accounts, transport=wechat_transport
+        )
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -83,9 +84,12 @@ def create_app(
     app = FastAPI(title="huihua", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.huihua = svc
     install_error_handlers(app)
-    for router in (auth.router, sessions.router, service.router, service.admin, health.router,
-                   pages_router):  # fmt: skip
+    for router in (auth.router, sessions.router, service.router, service.admin, health.router, pages_router):
         app.include_router(router)
+    if svc.wechat is not None:
+        from .routes import wechat
+
+        app.include_router(wechat.router)
     app.add_middleware(SessionMiddleware, manager=lambda: manager, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)

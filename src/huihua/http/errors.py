@@ -43,9 +43,16 @@ def error_response(
     return JSONResponse(error_body(code, message), status_code=status, headers=dict(headers or {}))
 
 
-_STATUS_CODES = {400: "bad_request", 401: "not_authenticated", 403: "forbidden", 404: "not_found",
-                 405: "method_not_allowed", 413: "payload_too_large", 415: "unsupported_media_type",
-                 429: "too_many_requests"}  # fmt: skip
+_STATUS_CODES = {
+    400: "bad_request",
+    401: "not_authenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    429: "too_many_requests",
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -62,8 +69,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def store_unavailable(_: Request, exc: Exception) -> Response:
         logger.warning("store unavailable: %s", exc)
-        return error_response(503, "store_unavailable", "the session store is unavailable; retry shortly",
-                              {"Retry-After": "1"})  # fmt: skip
+        return error_response(
+            503, "store_unavailable", "the session store is unavailable; retry shortly", {"Retry-After": "1"}
+        )
 
     async def data_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, SessionDataError)
@@ -74,7 +82,9 @@ def install_error_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0] if exc.errors() else {}
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
-        message = f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "invalid request"))
+        message = (
+            f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "invalid request"))
+        )
         return error_response(422, "invalid_request", message)
 
     async def http_error(_: Request, exc: Exception) -> Response:

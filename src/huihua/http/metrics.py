@@ -19,15 +19,20 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("huihua_http_requests", "HTTP requests", ["method", "route", "status"], registry=r)
+        self.requests = Counter(
+            "huihua_http_requests", "HTTP requests", ["method", "route", "status"], registry=r
+        )
         self.logins = Counter("huihua_logins", "Login attempts", ["method", "outcome"], registry=r)
         self.errors = Counter("huihua_errors", "Error answers by code", ["code"], registry=r)
         self.events = Counter("huihua_session_events", "Session lifecycle events", ["kind"], registry=r)
         self.active = Gauge("huihua_active_sessions", "Live sessions in the store", registry=r)
         self.store_latency = Histogram(
-            "huihua_store_latency_seconds", "Store call latency", ["op"], registry=r,
+            "huihua_store_latency_seconds",
+            "Store call latency",
+            ["op"],
+            registry=r,
             buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0),
-        )  # fmt: skip
+        )
         self._active_at = 0.0
 
     def on_event(self, event: SessionEvent) -> None:

@@ -10,7 +10,7 @@ twice, the first one counts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -71,9 +71,13 @@ async def _send_json_error(send: Send, status: int, code: str, message: str) -> 
     import json
 
     body = json.dumps(error_body(code, message)).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode())]})  # fmt: skip
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -90,8 +94,10 @@ class SessionMiddleware:
             await self.app(scope, receive, send)
             return
         headers = Headers(scope=scope)
-        secure = self.settings.cookie_secure if self.settings.cookie_secure is not None else (
-            scope.get("scheme") == "https"
+        secure = (
+            self.settings.cookie_secure
+            if self.settings.cookie_secure is not None
+            else (scope.get("scheme") == "https")
         )
         name = cookie_name(secure)
         bearer = bearer_token(headers.get("authorization"))
@@ -100,11 +106,17 @@ class SessionMiddleware:
         else:
             transport, client = Transport.COOKIE, "browser"
             token = first_cookie(headers.get("cookie", ""), name)
-            own_origin = f"{'https' if scope.get('scheme') == 'https' else 'http'}://{headers.get('host', '')}"
+            own_origin = (
+                f"{'https' if scope.get('scheme') == 'https' else 'http'}://{headers.get('host', '')}"
+            )
             if not same_origin_allowed(scope["method"], headers, own_origin, self.settings.allowed_origins):
-                await _send_json_error(send, 403, "csrf_failed",
-                                       "cross-site request refused: cookie-authenticated writes must "
-                                       "come from an allowed origin")  # fmt: skip
+                await _send_json_error(
+                    send,
+                    403,
+                    "csrf_failed",
+                    "cross-site request refused: cookie-authenticated writes must "
+                    "come from an allowed origin",
+                )
                 return
         ctx = SessionContext(
             manager=self.manager(),
@@ -126,8 +138,7 @@ class SessionMiddleware:
                     if transport is Transport.HEADER:
                         out["X-Session-Token"] = ctx.issued.token
                     else:
-                        out.append("Set-Cookie", _cookie(name, ctx.issued.token, secure,
-                                                         _max_age(ctx)))  # fmt: skip
+                        out.append("Set-Cookie", _cookie(name, ctx.issued.token, secure, _max_age(ctx)))
                 elif transport is Transport.COOKIE and cookie_sent and (ctx.ended or ctx.invalid):
                     out.append("Set-Cookie", _cookie(name, "", secure, 0))
             await send(message)
@@ -164,8 +175,9 @@ class BodyLimitMiddleware:
             return
         length = Headers(scope=scope).get("content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            await _send_json_error(send, 413, "payload_too_large",
-                                   f"request bodies are at most {self.max_bytes} bytes")  # fmt: skip
+            await _send_json_error(
+                send, 413, "payload_too_large", f"request bodies are at most {self.max_bytes} bytes"
+            )
             return
         received = 0
 
@@ -180,6 +192,6 @@ class BodyLimitMiddleware:
         await self.app(scope, limited, send)
 
 
-def context_of(scope: dict[str, Any]) -> SessionContext:
+def context_of(scope: MutableMapping[str, Any]) -> SessionContext:
     ctx: SessionContext = scope[CONTEXT_KEY]
     return ctx

@@ -13,8 +13,11 @@ _ACCOUNT_PAGE = files(__package__).joinpath("static/account.html").read_text(enc
 
 @router.get("/")
 async def account_page() -> HTMLResponse:
-    return HTMLResponse(_ACCOUNT_PAGE, headers={
-        "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
-                                   "style-src 'unsafe-inline'; frame-ancestors 'none'",
-        "X-Frame-Options": "DENY",
-    })  # fmt: skip
+    return HTMLResponse(
+        _ACCOUNT_PAGE,
+        headers={
+            "Content-Security-Policy": "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+            "style-src 'unsafe-inline'; frame-ancestors 'none'",
+            "X-Frame-Options": "DENY",
+        },
+    )

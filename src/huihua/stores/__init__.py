@@ -1,9 +1,9 @@
 """Session stores, chosen by URL.
 
-    memory://                      in-process (tests, one process); memory://name shares one by name
-    sqlite:///path/to/huihua.db    the embedded default; ?synchronous=full for power-loss safety
-    redis://host:6379/0            more than one machine; rediss:// for TLS
-    postgresql://user@host/db      teams whose system of record is PostgreSQL
+memory://                      in-process (tests, one process); memory://name shares one by name
+sqlite:///path/to/huihua.db    the embedded default; ?synchronous=full for power-loss safety
+redis://host:6379/0            more than one machine; rediss:// for TLS
+postgresql://user@host/db      teams whose system of record is PostgreSQL
 """
 
 from __future__ import annotations
@@ -47,12 +47,14 @@ def store_from_url(url: str) -> Store:
     if scheme in ("redis", "rediss", "unix"):
         from .redis import RedisStore
 
-        return RedisStore.from_url(url)
+        return cast(Store, RedisStore.from_url(url))
     if scheme in ("postgres", "postgresql"):
         from .postgres import PostgresStore
 
-        return PostgresStore.from_url(url)
-    raise ValueError(f"unknown store URL scheme {scheme!r}: use memory://, sqlite://, redis:// or postgresql://")
+        return cast(Store, PostgresStore.from_url(url))
+    raise ValueError(
+        f"unknown store URL scheme {scheme!r}: use memory://, sqlite://, redis:// or postgresql://"
+    )
 
 
 def async_store_from_url(url: str) -> AsyncStore:
@@ -71,9 +73,11 @@ def async_store_from_url(url: str) -> AsyncStore:
     if scheme in ("redis", "rediss", "unix"):
         from .redis import AsyncRedisStore
 
-        return AsyncRedisStore.from_url(url)
+        return cast(AsyncStore, AsyncRedisStore.from_url(url))
     if scheme in ("postgres", "postgresql"):
         from .postgres import AsyncPostgresStore
 
-        return AsyncPostgresStore.from_url(url)
-    raise ValueError(f"unknown store URL scheme {scheme!r}: use memory://, sqlite://, redis:// or postgresql://")
+        return cast(AsyncStore, AsyncPostgresStore.from_url(url))
+    raise ValueError(
+        f"unknown store URL scheme {scheme!r}: use memory://, sqlite://, redis:// or postgresql://"
+    )

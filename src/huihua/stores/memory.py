@@ -46,9 +46,7 @@ class MemoryStore:
             if record is None:
                 return None
             data = apply_changes(record.data, changes, max_bytes=max_bytes) if changes else record.data
-            updated = replace(
-                record, data=data, timing=timing or record.timing, version=record.version + 1
-            )
+            updated = replace(record, data=data, timing=timing or record.timing, version=record.version + 1)
             self._sessions[key] = updated
             return updated
 
@@ -116,9 +114,7 @@ class MemoryStore:
         return sum(1 for r in list(self._sessions.values()) if r.is_live(now))
 
     # -- small key-value space -----------------------------------------------------------------
-    def kv_set(
-        self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False
-    ) -> bool:
+    def kv_set(self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False) -> bool:
         with self._lock:
             if only_if_absent and self.kv_get(key, now=now) is not None:
                 return False

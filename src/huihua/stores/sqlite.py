@@ -82,8 +82,7 @@ class SQLiteStore:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             timeout = 0.0 if self._raise_busy else self._busy_timeout
-            db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None,
-                                 check_same_thread=False)  # fmt: skip
+            db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self._synchronous}")
             self._local.db = db
@@ -150,9 +149,16 @@ class SQLiteStore:
                 "UPDATE huihua_session SET data = ?, last_seen_at = ?, idle_timeout = ?,"
                 " absolute_expires_at = ?, expires_at = ?, persistent = ?, version = version + 1"
                 " WHERE key = ?",
-                (dumps(dict(data)) if changes else dumps(dict(record.data)), t.last_seen_at,
-                 t.idle_timeout, t.absolute_expires_at, t.expires_at, t.persistent, key),
-            )  # fmt: skip
+                (
+                    dumps(dict(data)) if changes else dumps(dict(record.data)),
+                    t.last_seen_at,
+                    t.idle_timeout,
+                    t.absolute_expires_at,
+                    t.expires_at,
+                    t.persistent,
+                    key,
+                ),
+            )
             return replace(record, data=data, timing=t, version=record.version + 1)
 
         if changes is None and timing is not None:
@@ -166,16 +172,14 @@ class SQLiteStore:
             f" expires_at = ?, persistent = ?, version = version + 1 WHERE key = ? AND {_LIVE}"
             f" RETURNING {SELECT_COLUMNS}"
         )
-        args = (t.last_seen_at, t.idle_timeout, t.absolute_expires_at, t.expires_at, t.persistent,
-                key, now)  # fmt: skip
+        args = (t.last_seen_at, t.idle_timeout, t.absolute_expires_at, t.expires_at, t.persistent, key, now)
         row = self._write(lambda db: db.execute(sql, args).fetchone())
         return None if row is None else row_to_record(row)
 
     @staticmethod
     def _tombstone(db: sqlite3.Connection, key: str, now: float) -> None:
         db.execute(
-            "UPDATE huihua_session SET revoked_at = ?, data = '{}', version = version + 1"
-            " WHERE key = ?",
+            "UPDATE huihua_session SET revoked_at = ?, data = '{}', version = version + 1 WHERE key = ?",
             (now, key),
         )
 
@@ -244,9 +248,7 @@ class SQLiteStore:
         return result
 
     # -- small key-value space -----------------------------------------------------------------
-    def kv_set(
-        self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False
-    ) -> bool:
+    def kv_set(self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False) -> bool:
         def op(db: sqlite3.Connection) -> bool:
             if only_if_absent:
                 sql = "SELECT 1 FROM huihua_kv WHERE key = ? AND expires_at > ?"
@@ -279,4 +281,3 @@ class SQLiteStore:
                 db.close()
             self._all.clear()
         self._local = threading.local()
-

@@ -117,6 +117,8 @@ async def change_password(
 
 
 @router.get("/v1/auth/me", response_model=MeOut, responses=errors(401))
-async def me(svc: Services = Depends(services), ctx: SessionContext = Depends(session_context)) -> JSONResponse:
+async def me(
+    svc: Services = Depends(services), ctx: SessionContext = Depends(session_context)
+) -> JSONResponse:
     session, user = await signed_in(ctx, svc)
     return JSONResponse({"user": user.public(), "session": session_out(session)})

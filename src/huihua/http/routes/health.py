@@ -23,9 +23,16 @@ async def readyz(svc: Services = Depends(services)) -> JSONResponse:
         await svc.manager.store.ping()
         await svc.accounts._db(svc.accounts.db.execute, "SELECT 1")
     except StoreUnavailable:
-        return JSONResponse({"status": "unavailable", "error": {"code": "store_unavailable",
-                             "message": "the session store or accounts database is unreachable"}},
-                            status_code=503)  # fmt: skip
+        return JSONResponse(
+            {
+                "status": "unavailable",
+                "error": {
+                    "code": "store_unavailable",
+                    "message": "the session store or accounts database is unreachable",
+                },
+            },
+            status_code=503,
+        )
     return JSONResponse({"status": "ready"})
 
 

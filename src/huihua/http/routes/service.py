@@ -28,8 +28,9 @@ async def service_key(
         raise ApiError(401, "invalid_service_key", "X-Service-Key is missing or wrong")
 
 
-@router.post("/v1/introspect", response_model=IntrospectOut, responses=errors(401),
-             dependencies=[Depends(service_key)])  # fmt: skip
+@router.post(
+    "/v1/introspect", response_model=IntrospectOut, responses=errors(401), dependencies=[Depends(service_key)]
+)
 async def introspect(body: IntrospectIn, svc: Services = Depends(services)) -> JSONResponse:
     """Is this token a live session? Counts as activity of that session."""
     try:
@@ -37,12 +38,14 @@ async def introspect(body: IntrospectIn, svc: Services = Depends(services)) -> J
     except SessionInvalid as exc:
         return JSONResponse({"active": False, "reason": exc.code})
     user = await svc.accounts.get(session.user_id) if session.user_id else None
-    return JSONResponse({
-        "active": True,
-        "user": user.public() if user else None,
-        "session": session_out(session),
-        "data": dict(session),
-    })  # fmt: skip
+    return JSONResponse(
+        {
+            "active": True,
+            "user": user.public() if user else None,
+            "session": session_out(session),
+            "data": dict(session),
+        }
+    )
 
 
 admin = APIRouter(prefix="/v1/admin", tags=["admin"], dependencies=[Depends(service_key)])
@@ -86,5 +89,9 @@ async def enable_user(user_id: str = _USER, svc: Services = Depends(services)) -
 
 @admin.get("/stats")
 async def stats(svc: Services = Depends(services)) -> JSONResponse:
-    return JSONResponse({"active_sessions": await svc.manager.count(),
-                         "users": await svc.accounts._db(svc.accounts.users.count)})  # fmt: skip
+    return JSONResponse(
+        {
+            "active_sessions": await svc.manager.count(),
+            "users": await svc.accounts._db(svc.accounts.users.count),
+        }
+    )

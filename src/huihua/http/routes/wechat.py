@@ -1,0 +1,109 @@
+"""WeChat login, binding and phone number: /v1/auth/wechat*."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends
+from pydantic import Field
+from starlette.responses import JSONResponse
+
+from ...accounts.service import InvalidCredentials, TooManyAttempts
+from ...accounts.throttle import Limit
+from ..context import SessionContext
+from ..errors import ApiError
+from ..represent import auth_answer
+from ..schemas import AuthOut, Body, UserEnvelope, errors
+from ..services import Services, services, session_context
+from ..wechat_login import WeChatLogin
+from .auth import signed_in
+
+router = APIRouter(tags=["wechat"])
+WECHAT_IP_LIMIT = Limit(max_failures=60, window=60.0)  # attempts per IP per minute
+
+
+class WeChatLoginIn(Body):
+    code: str = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+    encrypted_data: str | None = Field(default=None, max_length=16384)
+    iv: str | None = Field(default=None, max_length=64)
+    raw_data: str | None = Field(default=None, max_length=8192)
+    signature: str | None = Field(default=None, max_length=64)
+
+
+class WeChatAuthOut(AuthOut):
+    bound: bool
+
+
+class BindIn(Body):
+    username: str = Field(min_length=1, max_length=256)
+    password: str = Field(min_length=1, max_length=512)
+
+
+class PhoneIn(Body):
+    code: str = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
+
+
+def _wechat(svc: Services) -> WeChatLogin:
+    login: WeChatLogin = svc.wechat
+    return login
+
+
+@router.post("/v1/auth/wechat", response_model=WeChatAuthOut, responses=errors(400, 403, 429, 503))
+async def wechat_login(
+    body: WeChatLoginIn,
+    svc: Services = Depends(services),
+    ctx: SessionContext = Depends(session_context),
+) -> JSONResponse:
+    """Exchange a `wx.login` code for a huihua session; `bound` tells whether the WeChat user
+    is tied to a password account. Optional open data is verified and decrypted server-side."""
+    throttle, now = svc.accounts.throttle, svc.manager.clock.now()
+    ip_key = f"wx-ip:{ctx.ip}"
+    if wait := await svc.accounts._db(throttle.retry_after, ip_key, now):
+        raise ApiError(
+            429, "too_many_attempts", f"too many WeChat logins; retry in {wait} s", {"Retry-After": str(wait)}
+        )
+    await svc.accounts._db(throttle.failed, ip_key, WECHAT_IP_LIMIT, now)
+    open_data = body.model_dump(exclude={"code"}, exclude_none=True) or None
+    try:
+        outcome = await _wechat(svc).exchange(
+            body.code, current=await ctx.current(), ip=ctx.ip, user_agent=ctx.user_agent, open_data=open_data
+        )
+    except ApiError as exc:
+        svc.metrics.logins.labels("wechat", "failure").inc()
+        svc.manager.emit_login_failed(None, exc.code)
+        raise
+    ctx.issue(outcome.session)
+    svc.metrics.logins.labels("wechat", "success").inc()
+    return auth_answer(ctx, outcome.user, outcome.session, bound=outcome.bound)
+
+
+@router.post("/v1/auth/wechat/bind", response_model=AuthOut, responses=errors(401, 409, 429))
+async def wechat_bind(
+    body: BindIn,
+    svc: Services = Depends(services),
+    ctx: SessionContext = Depends(session_context),
+) -> JSONResponse:
+    """Tie this WeChat session to an existing account after checking its password."""
+    session, wechat_user = await signed_in(ctx, svc)
+    try:
+        target = await svc.accounts.authenticate(body.username, body.password, ip=ctx.ip)
+    except TooManyAttempts as exc:
+        raise ApiError(429, "too_many_attempts", str(exc), {"Retry-After": str(exc.retry_after)}) from exc
+    except InvalidCredentials as exc:
+        raise ApiError(403, "invalid_credentials", "the username or password is wrong") from exc
+    rotated = await _wechat(svc).bind(session, wechat_user, target)
+    ctx.issue(rotated)
+    return auth_answer(ctx, target, rotated)
+
+
+@router.post("/v1/auth/wechat/phone", response_model=UserEnvelope, responses=errors(400, 401, 503))
+async def wechat_phone(
+    body: PhoneIn,
+    svc: Services = Depends(services),
+    ctx: SessionContext = Depends(session_context),
+) -> JSONResponse:
+    """Store the phone number from a `getPhoneNumber` button's code."""
+    _, user = await signed_in(ctx, svc)
+    phone = await _wechat(svc).phone_number(body.code, user.id)
+    await svc.accounts.set_phone(user.id, phone)
+    updated = await svc.accounts.get(user.id)
+    assert updated is not None
+    return JSONResponse({"user": updated.public()})
