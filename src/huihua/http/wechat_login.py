@@ -14,7 +14,7 @@ import asyncio
 import hashlib
 import json
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 from ..accounts.sealing import SecretBox
 from ..accounts.service import Accounts
@@ -24,7 +24,6 @@ from ..config import Settings
 from ..core.async_manager import AsyncSessionManager
 from ..core.errors import SessionInvalid
 from ..core.session import Session
-from ..core.store import AsyncStore
 from ..wechat import AsyncWeChatClient
 from ..wechat import errors as wx
 from ..wechat.crypto import decrypt_data, verify_raw_signature
@@ -95,7 +94,7 @@ class WeChatLogin:
             settings.wechat_secret,
             api_base=settings.wechat_api_base,
             transport=transport,
-            token_store=cast(AsyncStore, manager.store),
+            token_store=manager.store,
             clock=manager.clock,
         )
         box = SecretBox(settings.secret_key, "wechat-session-key")
