@@ -230,10 +230,11 @@ def doctor() -> None:
     settings = _settings()
     ok = True
 
-    def report(good: bool, what: str, advice: str = "") -> None:
+    def report(good: bool, what: str, advice: str = "", *, optional: bool = False) -> None:
+        """A failed check fails the command (exit 1); a missing optional feature only advises."""
         nonlocal ok
-        ok = ok and good
-        mark = "[green]✓[/]" if good else "[red]✗[/]"
+        ok = ok and (good or optional)
+        mark = "[green]✓[/]" if good else "[yellow]![/]" if optional else "[red]✗[/]"
         console.print(f"{mark} {what}" + (f"\n    [dim]{advice}[/]" if advice and not good else ""))
 
     try:
@@ -258,8 +259,11 @@ def doctor() -> None:
     )
     report(
         settings.service_key is not None,
-        "service key set (introspection and admin routes)",
+        "service key "
+        + ("set" if settings.service_key is not None else "not set")
+        + " (introspection and admin routes)",
         "set HUIHUA_SERVICE_KEY to enable /v1/introspect and /v1/admin",
+        optional=True,
     )
     if settings.wechat_enabled:
         report(
@@ -272,6 +276,7 @@ def doctor() -> None:
             False,
             "WeChat login not configured",
             "set HUIHUA_WECHAT_APPID and HUIHUA_WECHAT_SECRET (or run `huihua serve --emulator`)",
+            optional=True,
         )
     sys.exit(0 if ok else 1)
 
@@ -289,3 +294,7 @@ def _check_wechat(settings: Settings) -> bool:
         return True
     except Exception:
         return False
+
+
+if __name__ == "__main__":
+    main()

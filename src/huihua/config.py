@@ -9,6 +9,7 @@ HUIHUA_WECHAT_APPID, HUIHUA_WECHAT_SECRET, HUIHUA_WECHAT_API_BASE
 HUIHUA_ALLOWED_ORIGINS  comma-separated origins allowed for cookie-authenticated writes
 HUIHUA_MAX_DATA_BYTES   session data cap (65536)
 HUIHUA_TRUST_PROXY      1: take the client IP from X-Forwarded-For (behind a proxy you run)
+    HUIHUA_WECHAT_LOGINS_PER_IP_MINUTE  WeChat login attempts per client IP a minute (600)
 HUIHUA_CONFIG           a TOML file with the same names in lower case, without the prefix
 """
 
@@ -77,6 +78,8 @@ class Settings:
     trust_proxy: bool = False
     cookie_secure: bool | None = None  # None: Secure and __Host- when the request is HTTPS
     sweep_interval: float = 60.0
+    # per client IP; generous because mobile carriers put many phones behind one address (CGNAT)
+    wechat_logins_per_ip_minute: int = 600
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -135,7 +138,7 @@ def _coerce(name: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per kin
         return value if isinstance(value, Secret) else Secret(str(value))
     if name == "allowed_origins":
         return tuple(o.rstrip("/") for o in _split(value))
-    if name in ("max_data_bytes", "max_body_bytes"):
+    if name in ("max_data_bytes", "max_body_bytes", "wechat_logins_per_ip_minute"):
         return int(value)
     if name == "sweep_interval":
         return float(value)

@@ -272,3 +272,16 @@ async def test_no_wechat_secret_ever_leaves_the_server(
         "SELECT session_key_sealed FROM huihua_wechat_identity"
     )
     assert stored and all(secrets[0] not in row[0] for row in stored)  # sealed at rest too
+
+
+async def test_wechat_logins_are_throttled_per_ip(world: WeChatWorld) -> None:
+    world.app.state.huihua.settings = __import__("dataclasses").replace(
+        world.app.state.huihua.settings, wechat_logins_per_ip_minute=3
+    )
+    answers = [
+        (await world.service().post("/v1/auth/wechat", json={"code": (await world.code())[0]}))
+        for _ in range(4)
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert answers[-1].json()["error"]["code"] == "too_many_attempts"
+    assert int(answers[-1].headers["retry-after"]) > 0

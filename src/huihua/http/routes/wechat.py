@@ -17,7 +17,6 @@ from ..wechat_login import WeChatLogin
 from .auth import signed_in
 
 router = APIRouter(tags=["wechat"])
-WECHAT_IP_LIMIT = Limit(max_failures=60, window=60.0)  # attempts per IP per minute
 
 
 class WeChatLoginIn(Body):
@@ -60,7 +59,8 @@ async def wechat_login(
         raise ApiError(
             429, "too_many_attempts", f"too many WeChat logins; retry in {wait} s", {"Retry-After": str(wait)}
         )
-    await svc.accounts._db(throttle.failed, ip_key, WECHAT_IP_LIMIT, now)
+    per_minute = Limit(max_failures=svc.settings.wechat_logins_per_ip_minute, window=60.0)
+    await svc.accounts._db(throttle.failed, ip_key, per_minute, now)  # counts every attempt
     open_data = body.model_dump(exclude={"code"}, exclude_none=True) or None
     try:
         outcome = await _wechat(svc).exchange(
