@@ -36,8 +36,12 @@ def free_port() -> int:
 
 
 def start(args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen([sys.executable, "-m", "huihua.cli", *args], env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    return subprocess.Popen(
+        [sys.executable, "-m", "huihua.cli", *args],
+        env={**os.environ, **env},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 async def wait_up(url: str) -> None:
@@ -73,10 +77,16 @@ async def main() -> None:
     wx_port, port = free_port(), free_port()
     tmp = tempfile.mkdtemp()
     emulator = start(["emulator", "--port", str(wx_port)], {})
-    service = start(["serve", "--port", str(port)], {
-        "HUIHUA_STORE": f"sqlite:///{tmp}/s.db", "HUIHUA_WECHAT_APPID": "wx1234567890abcdef",
-        "HUIHUA_WECHAT_SECRET": "huihua-emulator-secret", "HUIHUA_WECHAT_LOGINS_PER_IP_MINUTE": "100000000", "HUIHUA_WECHAT_API_BASE": f"http://127.0.0.1:{wx_port}",
-    })  # fmt: skip
+    service = start(
+        ["serve", "--port", str(port)],
+        {
+            "HUIHUA_STORE": f"sqlite:///{tmp}/s.db",
+            "HUIHUA_WECHAT_APPID": "wx1234567890abcdef",
+            "HUIHUA_WECHAT_SECRET": "huihua-emulator-secret",
+            "HUIHUA_WECHAT_LOGINS_PER_IP_MINUTE": "100000000",
+            "HUIHUA_WECHAT_API_BASE": f"http://127.0.0.1:{wx_port}",
+        },
+    )
     base, wx = f"http://127.0.0.1:{port}", f"http://127.0.0.1:{wx_port}"
     try:
         await wait_up(f"{base}/healthz")
@@ -107,9 +117,11 @@ async def main() -> None:
 
             await load(1.0, opts.concurrency, wechat_login)  # warm up
             rows = []
-            for name, fn in [("WeChat login (code + /v1/auth/wechat)", wechat_login),
-                             ("emulator wx.login alone", code_only),
-                             ("password login (argon2id)", password_login)]:  # fmt: skip
+            for name, fn in [
+                ("WeChat login (code + /v1/auth/wechat)", wechat_login),
+                ("emulator wx.login alone", code_only),
+                ("password login (argon2id)", password_login),
+            ]:
                 lat = await load(opts.seconds, opts.concurrency, fn)
                 q = statistics.quantiles(lat, n=100)
                 rows.append((name, len(lat) / opts.seconds, q[49] * 1000, q[98] * 1000))
