@@ -1,0 +1,1 @@
+"""The classic Django session tutorial, rebuilt on huihua (see ../README.md)."""
