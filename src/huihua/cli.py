@@ -109,7 +109,9 @@ def _start_emulator_thread(host: str, port: int) -> None:
 
     from .wechat.emulator import create_app as create_emulator
 
-    server = uvicorn.Server(uvicorn.Config(create_emulator(), host=host, port=port, log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(create_emulator(), host=host, port=port, log_level="warning", access_log=False)
+    )
     threading.Thread(target=server.run, name="huihua-emulator", daemon=True).start()
     for _ in range(100):
         if server.started:
