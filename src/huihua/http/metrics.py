@@ -5,6 +5,7 @@ Per process: with several workers, scrape each or run the Prometheus multiproces
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -68,6 +69,15 @@ class TimedStore:
 
 
 class RequestMetricsMiddleware:
+    """Counts every request by route and status, and every error answer by its code.
+
+    The code is read from the answer itself (`{"error": {"code": ...}}`), so errors written by a
+    route, an exception handler or a middleware (csrf_failed, payload_too_large) all count. An
+    exception escaping the app becomes the 500 `internal_error` answer outside this middleware,
+    and is counted as such here."""
+
+    MAX_ERROR_BODY = 16 * 1024
+
     def __init__(self, app: ASGIApp, *, metrics: Metrics) -> None:
         self.app = app
         self.metrics = metrics
@@ -77,16 +87,38 @@ class RequestMetricsMiddleware:
             await self.app(scope, receive, send)
             return
         status = 500
+        error_body: bytearray | None = None
+        code: str | None = None
 
         async def watch(message: Message) -> None:
-            nonlocal status
+            nonlocal status, error_body
             if message["type"] == "http.response.start":
                 status = message["status"]
+                if status >= 400:
+                    error_body = bytearray()
+            elif error_body is not None and len(error_body) < self.MAX_ERROR_BODY:
+                error_body += message.get("body", b"")
             await send(message)
 
         try:
             await self.app(scope, receive, watch)
+        except Exception:
+            status, code = 500, "internal_error"
+            raise
         finally:
             route = scope.get("route")
             path = getattr(route, "path", "unmatched")
             self.metrics.requests.labels(scope["method"], path, str(status)).inc()
+            if code is None and error_body is not None:
+                code = _error_code(bytes(error_body), status)
+            if code is not None:
+                self.metrics.errors.labels(code).inc()
+
+
+def _error_code(body: bytes, status: int) -> str:
+    """The `error.code` of an error answer; `http_<status>` when it has none."""
+    try:
+        found = json.loads(body)["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        return f"http_{status}"
+    return found if isinstance(found, str) and found.isidentifier() and len(found) <= 64 else f"http_{status}"

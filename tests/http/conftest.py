@@ -1,0 +1,83 @@
+"""Fixtures for the HTTP service tests (helpers live in servicekit.py)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+from servicekit import CLIENT_KINDS, SERVICE_KEY, ApiClient, ServeProcess, serve_env
+
+from huihua.config import Secret, Settings
+from huihua.core.clock import FakeClock
+from huihua.http.app import create_app
+
+
+@pytest.fixture
+def settings(sqlite_url: str) -> Settings:
+    return Settings(store=sqlite_url, service_key=Secret(SERVICE_KEY))
+
+
+@pytest.fixture
+def make_app(settings: Settings, clock: FakeClock) -> Callable[..., FastAPI]:
+    """Build an app on the test's SQLite file and fake clock; keyword arguments override settings."""
+
+    def make(**overrides: Any) -> FastAPI:
+        return create_app(replace(settings, **overrides), clock=clock, sweeper=False)
+
+    return make
+
+
+@pytest.fixture
+def app(make_app: Callable[..., FastAPI]) -> FastAPI:
+    return make_app()
+
+
+@pytest.fixture
+async def new_client(app: FastAPI) -> AsyncIterator[Callable[..., ApiClient]]:
+    """`new_client("browser" | "header", app=..., base_url=...)`: more clients of the same app."""
+    made: list[ApiClient] = []
+
+    def make(kind: str, *, app_: FastAPI | None = None, **kw: Any) -> ApiClient:
+        c = CLIENT_KINDS[kind](app_ or app, **kw)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        await c.aclose()
+
+
+@pytest.fixture(params=["browser", "header"])
+def kind(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+def client(kind: str, new_client: Callable[..., ApiClient]) -> ApiClient:
+    return new_client(kind)
+
+
+@pytest.fixture
+def service(new_client: Callable[..., ApiClient]) -> ApiClient:
+    """A backend calling /v1/introspect and /v1/admin with the service key."""
+    c = new_client("header")
+    c.http.headers["X-Service-Key"] = SERVICE_KEY
+    return c
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
+    started: list[ServeProcess] = []
+
+    def start(port: int | None = None, log_level: str = "warning", **extra: str) -> ServeProcess:
+        p = ServeProcess(serve_env(tmp_path, **extra), cwd=tmp_path, port=port, log_level=log_level).start()
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        p.stop()

@@ -1,0 +1,250 @@
+"""The `huihua` command: user create, sessions list/revoke, purge, doctor, serve."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from huihua.cli import main
+from huihua.core.clock import FakeClock
+from huihua.core.manager import SessionManager
+from huihua.stores import store_from_url
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict[str, str]:
+    return {"HUIHUA_STORE": f"sqlite:///{tmp_path}/huihua.db", "HUIHUA_DATABASE": "", "HUIHUA_SERVICE_KEY": "",
+            "HUIHUA_WECHAT_APPID": "", "HUIHUA_WECHAT_SECRET": "", "HUIHUA_CONFIG": "", "HUIHUA_SECRET_KEY": "",
+            "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}  # fmt: skip
+
+
+def run(env: dict[str, str], *args: str, input: str | None = None) -> Result:
+    return CliRunner(env=env).invoke(main, list(args), input=input, catch_exceptions=False)
+
+
+def manager(env: dict[str, str], clock: FakeClock | None = None) -> SessionManager:
+    return SessionManager(store_from_url(env["HUIHUA_STORE"]), events=(), clock=clock)
+
+
+def create_user(env: dict[str, str], name: str) -> str:
+    result = run(env, "user", "create", name, "--password", PASSWORD)
+    assert result.exit_code == 0, result.output
+    return result.stderr.split("(")[1].split(")")[0]
+
+
+# -- user create ---------------------------------------------------------------------------------
+def test_user_create(env: dict[str, str]) -> None:
+    result = run(env, "user", "create", "Alice", "--password", PASSWORD, "--email", "a@example.com")
+    assert result.exit_code == 0
+    assert "created user alice (u_" in result.stderr
+    assert PASSWORD not in result.output
+
+
+def test_user_create_prompts_for_the_password_twice(env: dict[str, str]) -> None:
+    result = run(env, "user", "create", "bob", input=f"{PASSWORD}\n{PASSWORD}\n")
+    assert result.exit_code == 0, result.output
+    assert "created user bob" in result.stderr
+    assert PASSWORD not in result.output  # hidden input is not echoed
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [(["carol", "--password", "short"], "at least 8 characters"),
+     (["x", "--password", PASSWORD], "usernames have 3 to 64"),
+     (["dup", "--password", PASSWORD], "the username 'dup' is taken")],
+    ids=["short-password", "bad-name", "taken"],
+)  # fmt: skip
+def test_user_create_refused(env: dict[str, str], args: list[str], message: str) -> None:
+    create_user(env, "dup")
+    result = run(env, "user", "create", *args)
+    assert result.exit_code == 2
+    assert "error:" in result.stderr and message in result.stderr
+
+
+# -- sessions list / revoke ----------------------------------------------------------------------
+def test_sessions_list_and_revoke(env: dict[str, str]) -> None:
+    uid = create_user(env, "dave")
+    m = manager(env)
+    phone = m.create(user_id=uid, client="miniprogram", ip="10.0.0.7")
+    laptop = m.create(user_id=uid, client="browser", ip="10.0.0.8")
+    m.create(user_id="u_someone_else", client="browser")
+    result = run(env, "sessions", "list", "--user", uid)
+    assert result.exit_code == 0
+    assert phone.id in result.stdout and laptop.id in result.stdout
+    assert "10.0.0.7" in result.stdout and "miniprogram" in result.stdout
+    assert "2 live session(s)" in result.stderr
+    assert phone.token not in result.output and laptop.token not in result.output  # type: ignore[operator]
+
+    result = run(env, "sessions", "revoke", "--user", uid, "--id", phone.id)
+    assert result.exit_code == 0 and "revoked 1 session" in result.stderr
+    assert m.get(phone.token) is None and m.get(laptop.token) is not None
+    result = run(env, "sessions", "revoke", "--user", uid, "--id", phone.id)
+    assert result.exit_code == 1 and f"no live session {phone.id}" in result.stderr
+
+    result = run(env, "sessions", "revoke", "--user", uid)
+    assert result.exit_code == 0 and "revoked 1 session(s)" in result.stderr
+    assert m.get(laptop.token) is None
+    assert "0 live session(s)" in run(env, "sessions", "list", "--user", uid).stderr
+
+
+def test_sessions_need_a_user(env: dict[str, str]) -> None:
+    result = run(env, "sessions", "list")
+    assert result.exit_code == 2 and "--user" in result.stderr
+
+
+# -- purge ---------------------------------------------------------------------------------------
+def test_purge_deletes_only_expired_sessions(env: dict[str, str]) -> None:
+    past = FakeClock(time.time() - 2 * 86400)
+    old = manager(env, past)
+    expired = [old.create(client="browser") for _ in range(5)]
+    live = manager(env).create(client="browser")
+    result = run(env, "purge", "--batch-size", "2")
+    assert result.exit_code == 0
+    assert "purged 5 expired session(s)" in result.stderr
+    m = manager(env)
+    assert m.get(live.token) is not None
+    assert all(m.store.get(s.record.key) is None for s in expired)
+    assert "purged 0 expired session(s)" in run(env, "purge").stderr
+
+
+# -- doctor --------------------------------------------------------------------------------------
+def test_doctor_healthy(env: dict[str, str]) -> None:
+    result = run(env | {"HUIHUA_SERVICE_KEY": "a-service-key"}, "doctor")
+    assert "✓ session store reachable: sqlite:///" in result.stderr
+    assert "✓ accounts database reachable" in result.stderr
+    assert "service key set" in result.stderr and "a-service-key" not in result.output
+    assert "WeChat login not configured" in result.stderr
+    assert result.exit_code == 0, result.stderr  # WeChat is optional: advice, not a failure
+
+
+def test_doctor_advises_on_optional_settings(env: dict[str, str]) -> None:
+    result = run(env, "doctor")
+    assert result.exit_code == 0, result.stderr
+    assert "HUIHUA_SERVICE_KEY" in result.stderr and "HUIHUA_WECHAT_APPID" in result.stderr
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_doctor_unreachable_store(env: dict[str, str], tmp_path: Path) -> None:
+    url = f"redis://:hunter2secret@127.0.0.1:{free_port()}/0"
+    result = run(
+        env | {"HUIHUA_STORE": url, "HUIHUA_DATABASE": f"sqlite:///{tmp_path}/accounts.db"}, "doctor"
+    )
+    assert result.exit_code == 1
+    assert "✗ session store redis://:***@127.0.0.1" in result.stderr
+    assert "start the store or fix HUIHUA_STORE" in result.stderr
+    assert "hunter2secret" not in result.output
+
+
+def test_doctor_bad_store_url(env: dict[str, str]) -> None:
+    result = run(env | {"HUIHUA_STORE": "ftp://nowhere"}, "doctor")
+    assert result.exit_code == 1 and "unknown store URL scheme" in result.stderr
+
+
+def test_doctor_unreachable_wechat(env: dict[str, str]) -> None:
+    port = free_port()
+    wechat = {"HUIHUA_WECHAT_APPID": "wx1234567890abcdef", "HUIHUA_WECHAT_SECRET": "s3cr3t-wechat",
+              "HUIHUA_WECHAT_API_BASE": f"http://127.0.0.1:{port}"}  # fmt: skip
+    result = run(env | wechat, "doctor")
+    assert result.exit_code == 1
+    assert "✗ WeChat credentials accepted by" in result.stderr
+    assert "s3cr3t-wechat" not in result.output
+
+
+# -- serve ---------------------------------------------------------------------------------------
+@pytest.fixture
+def serve_process(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    port = free_port()
+    full = {k: v for k, v in os.environ.items() if not k.startswith("HUIHUA_")} | env
+    full["HUIHUA_STORE"] = f"sqlite:///{tmp_path}/served.db"
+    full["HUIHUA_SERVICE_KEY"] = "not-for-printing"
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "huihua"), "serve", "--port", str(port)],
+        env=full, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    yield proc, port
+    if proc.poll() is None:
+        proc.terminate()
+        proc.wait(15)
+    assert proc.stdout and proc.stderr
+    proc.stdout.close()
+    proc.stderr.close()
+
+
+@pytest.mark.slow
+def test_serve_prints_where_it_listens(
+    serve_process: tuple[subprocess.Popen[str], int], tmp_path: Path
+) -> None:
+    import httpx
+
+    proc, port = serve_process
+    assert proc.stderr
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not any("WeChat" in line for line in lines):
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+    text = "".join(lines)
+    assert f"listening on http://127.0.0.1:{port}" in text
+    assert f"store     sqlite:///{tmp_path}/served.db" in text
+    assert f"API docs  http://127.0.0.1:{port}/docs" in text
+    assert "not-for-printing" not in text
+    for _ in range(200):
+        try:
+            r = httpx.get(f"http://127.0.0.1:{port}/docs", timeout=2)
+            break
+        except httpx.TransportError:
+            time.sleep(0.1)
+    assert r.status_code == 200
+    assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=2).json() == {"status": "ok"}
+    proc.terminate()
+    proc.wait(15)
+
+
+def test_serve_refuses_an_unusable_store(env: dict[str, str]) -> None:
+    result = run(env | {"HUIHUA_STORE": "ftp://nowhere"}, "serve", "--port", str(free_port()))
+    assert result.exit_code == 2
+    assert "cannot start" in result.stderr and "HUIHUA_STORE" in result.stderr
+
+
+@pytest.mark.slow
+def test_serve_masks_store_passwords(tmp_path: Path) -> None:
+    """Secrets are never printed: a password in the store URL shows as ***."""
+    port = free_port()
+    full = {k: v for k, v in os.environ.items() if not k.startswith("HUIHUA_")}
+    full |= {"HUIHUA_STORE": f"redis://:hunter2secret@127.0.0.1:{free_port()}/0", "NO_COLOR": "1",
+             "HUIHUA_DATABASE": f"sqlite:///{tmp_path}/accounts.db", "COLUMNS": "200"}  # fmt: skip
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "huihua"), "serve", "--port", str(port)],
+        env=full, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        assert proc.stdout
+        lines = []
+        while not any("WeChat" in line for line in lines):
+            line = proc.stdout.readline()
+            if not line:
+                break
+            lines.append(line)
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=15)
+    text = "".join(lines) + out
+    assert "store     redis://:***@127.0.0.1" in text, text
+    assert "hunter2secret" not in text
