@@ -10,6 +10,7 @@ HUIHUA_ALLOWED_ORIGINS  comma-separated origins allowed for cookie-authenticated
 HUIHUA_MAX_DATA_BYTES   session data cap (65536)
 HUIHUA_TRUST_PROXY      1: take the client IP from X-Forwarded-For (behind a proxy you run)
     HUIHUA_WECHAT_LOGINS_PER_IP_MINUTE  WeChat login attempts per client IP a minute (600)
+    HUIHUA_ANONYMOUS_SESSIONS_PER_IP_MINUTE  visitor sessions one client IP may create a minute (600)
 HUIHUA_CONFIG           a TOML file with the same names in lower case, without the prefix
 """
 
@@ -80,6 +81,7 @@ class Settings:
     sweep_interval: float = 60.0
     # per client IP; generous because mobile carriers put many phones behind one address (CGNAT)
     wechat_logins_per_ip_minute: int = 600
+    anonymous_sessions_per_ip_minute: int = 600  # S10: a visitor flood cannot fill the store
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -138,7 +140,12 @@ def _coerce(name: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per kin
         return value if isinstance(value, Secret) else Secret(str(value))
     if name == "allowed_origins":
         return tuple(o.rstrip("/") for o in _split(value))
-    if name in ("max_data_bytes", "max_body_bytes", "wechat_logins_per_ip_minute"):
+    if name in (
+        "max_data_bytes",
+        "max_body_bytes",
+        "wechat_logins_per_ip_minute",
+        "anonymous_sessions_per_ip_minute",
+    ):
         return int(value)
     if name == "sweep_interval":
         return float(value)

@@ -1,0 +1,38 @@
+"""S10: session creation is rate-limited per client IP."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+
+import httpx
+import pytest
+
+from huihua.config import Secret, Settings
+from huihua.core.clock import FakeClock
+from huihua.http.app import create_app
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_visitor_sessions_per_ip_are_limited_and_the_limit_passes(
+    tmp_path: os.PathLike[str], clock: FakeClock
+) -> None:
+    settings = Settings(store=f"sqlite:///{os.fspath(tmp_path)}/s.db", secret_key=(Secret("k"),))
+    app = create_app(
+        dataclasses.replace(settings, anonymous_sessions_per_ip_minute=3), clock=clock, sweeper=False
+    )
+    transport = httpx.ASGITransport(app=app)
+    statuses = []
+    for _ in range(4):
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://t", headers={"X-Session-Transport": "header"}
+        ) as c:
+            statuses.append((await c.patch("/v1/session/data", json={"incr": {"n": 1}})).status_code)
+    assert statuses == [200, 200, 200, 429]
+    assert await app.state.huihua.manager.count() == 3
+    clock.advance(61)
+    async with httpx.AsyncClient(
+        transport=transport, base_url="http://t", headers={"X-Session-Transport": "header"}
+    ) as c:
+        assert (await c.patch("/v1/session/data", json={"incr": {"n": 1}})).status_code == 200
