@@ -21,7 +21,7 @@ from ..core.sweeper import AsyncSweeper
 from ..stores import async_store_from_url
 from .errors import install_error_handlers
 from .metrics import Metrics, RequestMetricsMiddleware, TimedStore
-from .middleware import BodyLimitMiddleware, SessionMiddleware
+from .middleware import BodyLimitMiddleware, MethodOverrideMiddleware, SessionMiddleware
 from .pages import router as pages_router
 from .routes import auth, health, service, sessions
 from .services import Services
@@ -92,6 +92,7 @@ def create_app(
         app.include_router(wechat.router)
     app.add_middleware(SessionMiddleware, manager=lambda: manager, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    app.add_middleware(MethodOverrideMiddleware)  # outside the session middleware: CSRF sees the real method
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     return app
 

@@ -195,3 +195,24 @@ class BodyLimitMiddleware:
 def context_of(scope: MutableMapping[str, Any]) -> SessionContext:
     ctx: SessionContext = scope[CONTEXT_KEY]
     return ctx
+
+
+class MethodOverrideMiddleware:
+    """`POST` with `X-HTTP-Method-Override: PATCH|PUT|DELETE` is served as that method.
+
+    WeChat's `wx.request` cannot send PATCH ("request:fail method invalid"), and some proxies
+    drop it. Only POST is overridden, and only into methods that are no safer, so the CSRF rule
+    for cookie writes still applies to the overridden request.
+    """
+
+    ALLOWED = frozenset({"PATCH", "PUT", "DELETE"})
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST":
+            wanted = Headers(scope=scope).get("x-http-method-override", "").strip().upper()
+            if wanted in self.ALLOWED:
+                scope = {**scope, "method": wanted}
+        await self.app(scope, receive, send)

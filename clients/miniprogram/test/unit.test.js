@@ -1,0 +1,289 @@
+'use strict'
+// Client logic against a scripted wx (no network, no server): fast and deterministic.
+const test = require('node:test')
+const assert = require('node:assert/strict')
+const { createClient, HuihuaError, taro, uni } = require('..')
+const { createScriptedWx, err } = require('./helpers/scripted-wx')
+
+const BASE = 'https://api.example.com'
+const KEY = 'huihua:app:default:session'
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
+
+/** A tiny fake huihua: /v1/auth/wechat issues tok-N; `valid` tokens pass, others get 401. */
+function fakeServer({ reloginCode = 'session_expired', slow = {} } = {}) {
+  const valid = new Set()
+  let issued = 0
+  const server = {
+    valid,
+    logins: 0,
+    handle: async (option) => {
+      const path = option.url.replace(BASE, '')
+      if (slow[path]) await sleep(slow[path])
+      if (path === '/v1/auth/wechat') {
+        server.logins++
+        const token = 'tok-' + ++issued
+        valid.add(token)
+        return { statusCode: 200, data: { user: { id: 'u1' }, session: { id: 's' + issued }, token, bound: false } }
+      }
+      const auth = option.header && option.header.Authorization
+      const token = auth && auth.replace(/^Bearer /, '')
+      if (!token || !valid.has(token)) return err(401, reloginCode)
+      return { statusCode: 200, data: { ok: true, token } }
+    },
+  }
+  return server
+}
+
+function setup(opts = {}) {
+  const server = fakeServer(opts.server)
+  const wx = createScriptedWx({ handle: opts.handle || server.handle, ...(opts.wx || {}) })
+  const events = { login: [], expired: [], errors: [] }
+  const client = createClient({
+    baseURL: BASE,
+    wx,
+    loginInterval: 0,
+    hooks: {
+      onLogin: (r) => events.login.push(r),
+      onSessionExpired: (e) => events.expired.push(e),
+      onError: (e) => events.errors.push(e),
+    },
+    ...(opts.client || {}),
+  })
+  return { server, wx, client, events }
+}
+
+test('no token: a burst of 10 requests shares ONE lazy login', async () => {
+  const { wx, client, server, events } = setup()
+  const all = await Promise.all(Array.from({ length: 10 }, () => client.request({ url: '/v1/x' })))
+  assert.ok(all.every((r) => r.statusCode === 200))
+  assert.equal(wx.stats.loginCalls, 1)
+  assert.equal(server.logins, 1)
+  assert.equal(events.login.length, 1)
+  assert.equal(events.expired.length, 0, 'no session expired: there was none')
+  assert.equal(JSON.parse(wx.storage.get(KEY)).token, 'tok-1')
+})
+
+test('the login call sends the code in a JSON body with X-Session-Transport: header', async () => {
+  const { wx, client } = setup()
+  await client.login()
+  const call = wx.stats.requests[0]
+  assert.equal(call.method, 'POST')
+  assert.equal(call.url, BASE + '/v1/auth/wechat')
+  assert.deepEqual(call.data, { code: 'code-1' })
+  assert.equal(call.header['X-Session-Transport'], 'header')
+})
+
+test('a 401 without an error code, or with a non-session code, does not log in again', async () => {
+  const answers = [{ statusCode: 401, data: 'Unauthorized' }, err(401, 'invalid_credentials')]
+  const server = fakeServer()
+  const { client, wx } = setup({
+    handle: (o) => (o.url.endsWith('/v1/auth/wechat') ? server.handle(o) : answers.shift()),
+  })
+  await client.login()
+  assert.equal((await client.request({ url: '/a' })).statusCode, 401)
+  assert.equal((await client.request({ url: '/b' })).statusCode, 401)
+  assert.equal(wx.stats.loginCalls, 1)
+})
+
+test('each request replays once: a session that keeps failing gives back the 401', async () => {
+  const server = fakeServer()
+  const { client, wx, events } = setup({
+    handle: (o) => (o.url.endsWith('/v1/auth/wechat') ? server.handle(o) : err(401, 'session_revoked')),
+  })
+  const res = await client.request({ url: '/v1/x' })
+  assert.equal(res.statusCode, 401)
+  // lazy login, first try, one re-login, one replay
+  assert.equal(wx.stats.loginCalls, 2)
+  assert.equal(wx.stats.requests.filter((r) => r.url === BASE + '/v1/x').length, 2)
+  assert.deepEqual(events.expired.map((e) => e.code), ['session_revoked'])
+})
+
+test('a late 401 for a token already replaced replays with the new token, no second login', async () => {
+  const { client, wx, server } = setup({ server: { slow: { '/slow': 150 } } })
+  await client.login()
+  server.valid.clear() // server-side revocation of tok-1
+  const slow = client.request({ url: '/slow' }) // sent with tok-1, answers 401 late
+  await sleep(20)
+  const fast = await client.request({ url: '/fast' }) // 401 → re-login → tok-2 → replay
+  assert.equal(fast.statusCode, 200)
+  const late = await slow
+  assert.equal(late.statusCode, 200)
+  assert.equal(late.data.token, 'tok-2')
+  assert.equal(wx.stats.loginCalls, 2, 'first login + ONE re-login')
+})
+
+test('wx.login is throttled: two logins are at least loginInterval apart', async () => {
+  const { client, wx } = setup({ client: { loginInterval: 250 } })
+  await client.login()
+  await client.login()
+  const [a, b] = wx.stats.loginTimes
+  assert.ok(b - a >= 240, `wx.login calls ${b - a} ms apart`)
+})
+
+test('a failing wx.login rejects every waiting request with one typed error, reported once', async () => {
+  const { client, events } = setup({ wx: { codes: false } })
+  const results = await Promise.allSettled(Array.from({ length: 5 }, () => client.request({ url: '/v1/x' })))
+  assert.ok(results.every((r) => r.status === 'rejected'))
+  for (const r of results) {
+    assert.ok(r.reason instanceof HuihuaError)
+    assert.equal(r.reason.code, 'wx_login_failed')
+  }
+  assert.equal(events.errors.length, 1)
+})
+
+test('a token rotated in X-Session-Token (any case) is stored; a stale rotation is not', async () => {
+  let rotate = 'tok-rotated'
+  const server = fakeServer()
+  const { client, wx } = setup({
+    handle: (o) => {
+      if (o.url.endsWith('/v1/auth/wechat')) return server.handle(o)
+      const h = {}
+      if (rotate) h['x-session-token'] = rotate
+      rotate = null
+      return { statusCode: 200, data: {}, header: h }
+    },
+  })
+  await client.login()
+  await client.request({ url: '/v1/x' })
+  assert.equal(client.token(), 'tok-rotated')
+  assert.equal(JSON.parse(wx.storage.get(KEY)).token, 'tok-rotated')
+  await client.request({ url: '/v1/x' })
+  assert.equal(wx.stats.requests.at(-1).header.Authorization, 'Bearer tok-rotated')
+})
+
+test('the token goes only to baseURL, in a header, never in a URL', async () => {
+  const { client, wx } = setup()
+  await client.request({ url: '/v1/x', data: { a: 1 } })
+  await client.request({ url: 'https://elsewhere.example.org/v1/x' })
+  await client.request({ url: 'https://api.example.com.evil.org/v1/x' })
+  const token = client.token()
+  for (const r of wx.stats.requests) assert.ok(!r.url.includes(token), r.url)
+  const [, own, other, lookalike] = wx.stats.requests
+  assert.equal(own.header.Authorization, 'Bearer ' + token)
+  assert.equal(other.header.Authorization, undefined)
+  assert.equal(lookalike.header.Authorization, undefined)
+})
+
+test('a request interrupted in the background is retried when the app comes back', async () => {
+  let first = true
+  const server = fakeServer()
+  const { client, wx } = setup({
+    handle: (o) => {
+      if (!o.url.endsWith('/v1/x') || !first) return server.handle(o)
+      first = false
+      return { fail: 'request:fail interrupted' }
+    },
+  })
+  await client.login()
+  wx._hide()
+  let settled = false
+  const p = client.request({ url: '/v1/x' }).then((r) => ((settled = true), r))
+  await sleep(60)
+  assert.equal(settled, false, 'waits for onAppShow')
+  wx._show()
+  const res = await p
+  assert.equal(res.statusCode, 200)
+  assert.equal(wx.stats.requests.filter((r) => r.url.endsWith('/v1/x')).length, 2)
+})
+
+test('interrupted without visibility events is retried a bounded number of times', async () => {
+  const server = fakeServer()
+  const { client } = setup({
+    wx: { withVisibility: false },
+    handle: (o) => (o.url.endsWith('/v1/x') ? { fail: 'request:fail interrupted' } : server.handle(o)),
+  })
+  await assert.rejects(client.request({ url: '/v1/x' }), (e) => e.code === 'interrupted')
+})
+
+test('PATCH goes out as POST + X-HTTP-Method-Override (wx.request has no PATCH)', async () => {
+  const { client, wx } = setup()
+  await client.request({ url: '/v1/session/data', method: 'PATCH', data: { incr: { n: 1 } } })
+  const last = wx.stats.requests.at(-1)
+  assert.equal(last.method, 'POST')
+  assert.equal(last.header['X-HTTP-Method-Override'], 'PATCH')
+  const c2 = setup({ client: { methodOverride: false } })
+  await c2.client.request({ url: '/v1/session/data', method: 'PATCH', data: {} })
+  assert.equal(c2.wx.stats.requests.at(-1).method, 'PATCH')
+})
+
+test('storage key is namespaced by appId and env', () => {
+  const wx = createScriptedWx({ handle: () => null })
+  wx.getAccountInfoSync = () => ({ miniProgram: { appId: 'wxabc', envVersion: 'trial' } })
+  assert.equal(createClient({ baseURL: BASE, wx }).storageKey, 'huihua:wxabc:trial:session')
+  assert.equal(createClient({ baseURL: BASE, wx, env: 'staging' }).storageKey, 'huihua:wxabc:staging:session')
+  assert.equal(createClient({ baseURL: BASE, wx, storageKey: 'k' }).storageKey, 'k')
+  const bare = createScriptedWx({ handle: () => null })
+  bare.getAccountInfoSync = () => {
+    throw new Error('not here')
+  }
+  assert.equal(createClient({ baseURL: BASE, wx: bare }).storageKey, KEY)
+})
+
+test('a stored token is used as is, even past the expiry last seen (the server slides it)', async () => {
+  const { client, wx, server } = setup()
+  server.valid.add('old')
+  wx.storage.set(KEY, JSON.stringify({ token: 'old', expiresAt: Date.now() - 1000 }))
+  const res = await client.request({ url: '/v1/x' })
+  assert.equal(res.statusCode, 200)
+  assert.equal(wx.stats.loginCalls, 0)
+  assert.equal(wx.stats.requests[0].header.Authorization, 'Bearer old')
+})
+
+test('hooks that throw do not break the client', async () => {
+  const server = fakeServer()
+  const wx = createScriptedWx({ handle: server.handle })
+  const boom = () => {
+    throw new Error('hook bug')
+  }
+  const client = createClient({ baseURL: BASE, wx, hooks: { onLogin: boom, onError: boom, onSessionExpired: boom } })
+  assert.equal((await client.request({ url: '/v1/x' })).statusCode, 200)
+})
+
+test('maxConcurrent caps requests in flight; the login call is not starved', async () => {
+  const { client, wx } = setup({ client: { maxConcurrent: 3 }, wx: { delay: 10 } })
+  const all = await Promise.all(Array.from({ length: 12 }, () => client.request({ url: '/v1/x' })))
+  assert.ok(all.every((r) => r.statusCode === 200))
+  assert.equal(wx.stats.maxInFlight, 3)
+})
+
+test('Taro adapter: Promise-only request/login are mapped to callbacks', async () => {
+  const server = fakeServer()
+  const storage = new Map()
+  let logins = 0
+  const Taro = {
+    request: (o) => Promise.resolve(server.handle(o)).then((r) => ({ ...r, header: undefined, headers: r.header || {} })),
+    login: () => Promise.resolve({ code: 'c' + ++logins, errMsg: 'login:ok' }),
+    getStorageSync: (k) => storage.get(k) || '',
+    setStorageSync: (k, v) => storage.set(k, v),
+    removeStorageSync: (k) => storage.delete(k),
+  }
+  const client = createClient({ baseURL: BASE, adapter: taro(Taro), loginInterval: 0 })
+  const res = await client.request({ url: '/v1/x' })
+  assert.equal(res.statusCode, 200)
+  assert.equal(logins, 1)
+  assert.ok(storage.get(KEY))
+  assert.equal(taro(Taro), taro(Taro), 'one adapted object per platform object')
+})
+
+test('uni-app adapter: [err, res] Promises and callback errors', async () => {
+  const server = fakeServer()
+  const storage = new Map()
+  let down = false
+  const uniApi = {
+    request: (o) =>
+      Promise.resolve(server.handle(o)).then((r) => (down ? [{ errMsg: 'request:fail net down' }, undefined] : [null, r])),
+    login: (o) => o.success({ code: 'c', errMsg: 'login:ok' }),
+    getStorageSync: (k) => storage.get(k) || '',
+    setStorageSync: (k, v) => storage.set(k, v),
+    removeStorageSync: (k) => storage.delete(k),
+  }
+  const client = createClient({ baseURL: BASE, adapter: uni(uniApi), loginInterval: 0 })
+  assert.equal((await client.request({ url: '/v1/x' })).statusCode, 200)
+  down = true
+  await assert.rejects(client.request({ url: '/v1/x' }), (e) => e.code === 'network' && /net down/.test(e.message))
+})
+
+test('createClient without wx or a global wx fails clearly', () => {
+  assert.throws(() => createClient({ baseURL: BASE }), /no wx object/)
+  assert.throws(() => createClient({ wx: {} }), /baseURL/)
+})
