@@ -24,10 +24,10 @@ class Services:
     wechat: Any = None  # huihua.http.wechat_login.WeChatLogin when configured
 
 
-def services(request: Request) -> Services:
+async def services(request: Request) -> Services:  # async: FastAPI runs sync ones in a thread
     found: Services = request.app.state.huihua
     return found
 
 
-def session_context(request: Request) -> SessionContext:
+async def session_context(request: Request) -> SessionContext:
     return context_of(request.scope)
