@@ -29,6 +29,14 @@ def dumps(value: JSON) -> str:
         raise SessionDataError(f"session data must be JSON: {exc}") from exc
 
 
+def _utf8(text: str) -> None:
+    """Lone surrogates pass json.dumps but no store can keep them: refuse them here."""
+    try:
+        text.encode()
+    except UnicodeEncodeError as exc:
+        raise SessionDataError(f"session data must be valid Unicode: {exc.reason}") from exc
+
+
 def loads(text: str | bytes) -> JSON:
     return json.loads(text)
 
@@ -57,8 +65,9 @@ class DataChanges:
         for key in (*self.set, *self.unset, *self.incr):
             if not isinstance(key, str):
                 raise SessionDataError(f"session keys must be strings, not {type(key).__name__}")
+            _utf8(key)
         for value in self.set.values():
-            dumps(value)
+            _utf8(dumps(value))
         for key, by in self.incr.items():
             if isinstance(by, bool) or not isinstance(by, int):
                 raise SessionDataError(f"incr of {key!r} needs an integer step")

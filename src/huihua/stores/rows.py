@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from typing import Any
 
@@ -14,6 +15,7 @@ COLUMNS = (
     "data",
 )  # fmt: skip
 SELECT_COLUMNS = ", ".join(COLUMNS)
+security_log = logging.getLogger("huihua.security")
 
 
 def record_to_row(record: SessionRecord) -> tuple[Any, ...]:
@@ -37,7 +39,23 @@ def row_to_record(row: Sequence[Any]) -> SessionRecord:
         timing=Timing(seen, idle, absolute, bool(persistent)),
         ip=ip,
         user_agent=ua,
-        data=data if isinstance(data, dict) else loads(data),
+        data=_object(data if isinstance(data, dict) else loads(data)),
         revoked_at=revoked,
         version=version,
     )
+
+
+def _object(data: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise TypeError(f"session data is a JSON {type(data).__name__}, not an object")
+    return data
+
+
+def decode_row(row: Sequence[Any]) -> SessionRecord | None:
+    """A stored row, or None when it is corrupt: no session is served from it (the client gets
+    `not_authenticated` and logs in again), the process carries on, and the security log says so."""
+    try:
+        return row_to_record(row)
+    except (ValueError, TypeError, RecursionError) as exc:
+        security_log.error("corrupt session record id=%s ignored: %s", row[1], exc)
+        return None

@@ -16,7 +16,7 @@ from typing import TypeVar
 from ..core.data import DataChanges, apply_changes, dumps
 from ..core.errors import StoreUnavailable
 from ..core.record import SessionRecord, Timing
-from .rows import COLUMNS, SELECT_COLUMNS, record_to_row, row_to_record
+from .rows import COLUMNS, SELECT_COLUMNS, decode_row, record_to_row
 
 T = TypeVar("T")
 
@@ -122,13 +122,13 @@ class SQLiteStore:
     def get(self, key: str) -> SessionRecord | None:
         sql = f"SELECT {SELECT_COLUMNS} FROM huihua_session WHERE key = ?"
         row = self._run(lambda db: db.execute(sql, (key,)).fetchone())
-        return None if row is None else row_to_record(row)
+        return None if row is None else decode_row(row)
 
     @staticmethod
     def _live(db: sqlite3.Connection, key: str, now: float) -> SessionRecord | None:
         sql = f"SELECT {SELECT_COLUMNS} FROM huihua_session WHERE key = ? AND {_LIVE}"
         row = db.execute(sql, (key, now)).fetchone()
-        return None if row is None else row_to_record(row)
+        return None if row is None else decode_row(row)
 
     def update(
         self,
@@ -174,7 +174,7 @@ class SQLiteStore:
         )
         args = (t.last_seen_at, t.idle_timeout, t.absolute_expires_at, t.expires_at, t.persistent, key, now)
         row = self._write(lambda db: db.execute(sql, args).fetchone())
-        return None if row is None else row_to_record(row)
+        return None if row is None else decode_row(row)
 
     @staticmethod
     def _tombstone(db: sqlite3.Connection, key: str, now: float) -> None:
@@ -230,7 +230,7 @@ class SQLiteStore:
             " ORDER BY created_at, id"
         )
         rows = self._run(lambda db: db.execute(sql, (user_id, now)).fetchall())
-        return [row_to_record(r) for r in rows]
+        return [r for r in map(decode_row, rows) if r is not None]
 
     def purge(self, now: float, limit: int) -> int:
         # One short transaction per batch, so concurrent requests wait for at most one batch.

@@ -1,0 +1,422 @@
+"""The PostgreSQL store, for teams whose system of record is PostgreSQL (psycopg 3 + a pool).
+
+Each operation is written once, as a generator that yields `(sql, params)` and receives the rows
+(httpx's auth_flow idea); `PostgresStore` and `AsyncPostgresStore` are tiny drivers that run one
+operation in one transaction on a pooled connection. Data changes lock the row
+(`SELECT ... FOR UPDATE`) and apply `core.data.apply_changes`, so parallel writers of different
+keys both survive and `incr` never loses a count.
+
+`data` is `text` holding the JSON, not `jsonb`: jsonb cannot hold `\\u0000` in a string (which
+JSON and the other stores allow) and we never query inside it. Tables are created on first use,
+so a store can be built while the server is down and recovers by itself when it comes back.
+The pool is bounded: when it is exhausted, or the server is gone, a caller waits at most
+`timeout` seconds and gets `StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Generator, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from typing import Any, TypeAlias, TypeVar
+
+import psycopg
+import psycopg.errors
+from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
+
+from ..core.data import DataChanges, apply_changes, dumps
+from ..core.errors import StoreUnavailable
+from ..core.record import SessionRecord, Timing
+from .rows import COLUMNS, SELECT_COLUMNS, decode_row, record_to_row
+
+T = TypeVar("T")
+Query: TypeAlias = tuple[str, Sequence[Any]]
+Rows: TypeAlias = tuple[list[tuple[Any, ...]], int]
+Op: TypeAlias = Generator[Query, Rows, T]
+
+SCHEMA: list[Query] = [
+    ("SELECT pg_advisory_xact_lock(8437120516)", ()),  # two processes creating at once
+    (
+        """CREATE TABLE IF NOT EXISTS huihua_session (
+            key text PRIMARY KEY,
+            id text NOT NULL UNIQUE,
+            user_id text,
+            client text NOT NULL,
+            ip text,
+            user_agent text,
+            created_at double precision NOT NULL,
+            last_seen_at double precision NOT NULL,
+            idle_timeout double precision,
+            absolute_expires_at double precision NOT NULL,
+            expires_at double precision NOT NULL,
+            persistent boolean NOT NULL,
+            revoked_at double precision,
+            version bigint NOT NULL,
+            data text NOT NULL
+        )""",
+        (),
+    ),
+    ("CREATE INDEX IF NOT EXISTS huihua_session_expires ON huihua_session (expires_at)", ()),
+    (
+        "CREATE INDEX IF NOT EXISTS huihua_session_user ON huihua_session (user_id, created_at)"
+        " WHERE user_id IS NOT NULL AND revoked_at IS NULL",
+        (),
+    ),
+    (
+        "CREATE TABLE IF NOT EXISTS huihua_kv (key text PRIMARY KEY, value text NOT NULL,"
+        " expires_at double precision NOT NULL)",
+        (),
+    ),
+]
+
+_LIVE = "revoked_at IS NULL AND expires_at > %s"
+_INSERT = f"INSERT INTO huihua_session ({SELECT_COLUMNS}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+_TOMBSTONE = "UPDATE huihua_session SET revoked_at = %s, data = '{}', version = version + 1"
+
+
+@contextmanager
+def driver_errors() -> Iterator[None]:
+    """The one place psycopg failures become StoreUnavailable (or a caller's mistake)."""
+    try:
+        yield
+    except psycopg.errors.UniqueViolation as exc:
+        raise ValueError("duplicate session key or id") from exc
+    except psycopg.DataError as exc:  # e.g. NUL in a text value: the input, not the store
+        raise ValueError(f"PostgreSQL refused a value: {exc}") from exc
+    except (psycopg.Error, PoolTimeout, OSError) as exc:
+        raise StoreUnavailable(f"PostgreSQL store: {type(exc).__name__}: {exc}") from exc
+
+
+class PostgresBase:
+    """Every operation, as a generator of queries; no I/O."""
+
+    def _schema(self) -> Op[None]:
+        for query in SCHEMA:  # noqa: UP028 - `yield from` a list cannot receive the rows sent
+            yield query
+
+    def _create(self, record: SessionRecord) -> Op[None]:
+        yield _INSERT, record_to_row(record)
+
+    def _get(self, key: str) -> Op[SessionRecord | None]:
+        rows, _ = yield f"SELECT {SELECT_COLUMNS} FROM huihua_session WHERE key = %s", (key,)
+        return decode_row(rows[0]) if rows else None
+
+    def _locked(self, key: str, now: float) -> Op[SessionRecord | None]:
+        sql = f"SELECT {SELECT_COLUMNS} FROM huihua_session WHERE key = %s AND {_LIVE} FOR UPDATE"
+        rows, _ = yield sql, (key, now)
+        return decode_row(rows[0]) if rows else None
+
+    def _update(
+        self,
+        key: str,
+        now: float,
+        changes: DataChanges | None,
+        timing: Timing | None,
+        max_bytes: int,
+    ) -> Op[SessionRecord | None]:
+        if changes is None and timing is not None:  # activity: one conditional UPDATE, no read
+            t = timing
+            sql = (
+                "UPDATE huihua_session SET last_seen_at = %s, idle_timeout = %s,"
+                " absolute_expires_at = %s, expires_at = %s, persistent = %s,"
+                f" version = version + 1 WHERE key = %s AND {_LIVE} RETURNING {SELECT_COLUMNS}"
+            )
+            rows, _ = yield sql, (t.last_seen_at, t.idle_timeout, t.absolute_expires_at,
+                                  t.expires_at, t.persistent, key, now)  # fmt: skip
+            return decode_row(rows[0]) if rows else None
+        record = yield from self._locked(key, now)
+        if record is None:
+            return None
+        data = apply_changes(record.data, changes, max_bytes=max_bytes) if changes else record.data
+        t = timing or record.timing
+        yield (
+            "UPDATE huihua_session SET data = %s, last_seen_at = %s, idle_timeout = %s,"
+            " absolute_expires_at = %s, expires_at = %s, persistent = %s, version = version + 1"
+            " WHERE key = %s",
+            (dumps(dict(data)), t.last_seen_at, t.idle_timeout, t.absolute_expires_at,
+             t.expires_at, t.persistent, key),
+        )  # fmt: skip
+        return replace(record, data=data, timing=t, version=record.version + 1)
+
+    def _rotate(
+        self, old_key: str, new: SessionRecord, now: float, keep_data: bool, max_bytes: int
+    ) -> Op[SessionRecord | None]:
+        old = yield from self._locked(old_key, now)  # the row lock: one rotation wins
+        if old is None:
+            return None
+        if keep_data:
+            new = replace(new, data=apply_changes(old.data, DataChanges(set=new.data), max_bytes=max_bytes))
+        yield f"{_TOMBSTONE} WHERE key = %s", (now, old_key)
+        yield _INSERT, record_to_row(new)
+        return new
+
+    def _revoke(self, key: str, now: float) -> Op[SessionRecord | None]:
+        record = yield from self._locked(key, now)
+        if record is not None:
+            yield f"{_TOMBSTONE} WHERE key = %s", (now, key)
+        return record
+
+    def _revoke_id(self, user_id: str, session_id: str, now: float) -> Op[bool]:
+        _, count = yield f"{_TOMBSTONE} WHERE user_id = %s AND id = %s AND {_LIVE}", (
+            now, user_id, session_id, now,
+        )  # fmt: skip
+        return count > 0
+
+    def _revoke_user(self, user_id: str, now: float, except_id: str | None) -> Op[list[str]]:
+        sql = f"{_TOMBSTONE} WHERE user_id = %s AND id IS DISTINCT FROM %s AND {_LIVE} RETURNING id"
+        rows, _ = yield sql, (now, user_id, except_id, now)
+        return [r[0] for r in rows]
+
+    def _list_user(self, user_id: str, now: float) -> Op[list[SessionRecord]]:
+        sql = (
+            f"SELECT {SELECT_COLUMNS} FROM huihua_session WHERE user_id = %s AND {_LIVE}"
+            " ORDER BY created_at, id"
+        )
+        rows, _ = yield sql, (user_id, now)
+        return [r for r in map(decode_row, rows) if r is not None]
+
+    def _purge(self, now: float, limit: int) -> Op[int]:
+        # One short statement per batch; SKIP LOCKED never waits on a request's row lock, and the
+        # outer condition is re-checked on the row as it is when deleted (a touch wins).
+        _, deleted = yield (
+            "DELETE FROM huihua_session WHERE key IN (SELECT key FROM huihua_session"
+            " WHERE expires_at <= %s ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED)"
+            " AND expires_at <= %s",
+            (now, limit, now),
+        )
+        yield "DELETE FROM huihua_kv WHERE expires_at <= %s", (now,)
+        return deleted
+
+    def _count(self, now: float) -> Op[int]:
+        rows, _ = yield f"SELECT count(*) FROM huihua_session WHERE {_LIVE}", (now,)
+        return int(rows[0][0])
+
+    def _kv_set(self, key: str, value: str, now: float, ttl: float, only_if_absent: bool) -> Op[bool]:
+        sql = (
+            "INSERT INTO huihua_kv (key, value, expires_at) VALUES (%s, %s, %s) ON CONFLICT (key)"
+            " DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+        )
+        if only_if_absent:  # a live holder keeps it: the row lock makes this a fair race
+            sql += " WHERE huihua_kv.expires_at <= %s"
+        _, count = yield sql, (key, value, now + ttl, *((now,) if only_if_absent else ()))
+        return count > 0
+
+    def _kv_get(self, key: str, now: float) -> Op[str | None]:
+        rows, _ = yield "SELECT value FROM huihua_kv WHERE key = %s AND expires_at > %s", (key, now)
+        return str(rows[0][0]) if rows else None
+
+    def _kv_delete(self, key: str, if_value: str | None) -> Op[bool]:
+        sql = "DELETE FROM huihua_kv WHERE key = %s AND (%s::text IS NULL OR value = %s)"
+        _, count = yield sql, (key, if_value, if_value)
+        return count > 0
+
+    def _ping(self) -> Op[None]:
+        yield "SELECT 1", ()
+
+
+def _drive(op: Op[T], execute: Any) -> T:
+    """Run a query generator with a sync `execute(query) -> rows`."""
+    try:
+        query = next(op)
+        while True:
+            query = op.send(execute(query))
+    except StopIteration as done:
+        result: T = done.value
+        return result
+
+
+def _pool_kwargs(url: str, max_size: int, timeout: float, connect: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "conninfo": url,
+        "min_size": 1,
+        "max_size": max_size,
+        "timeout": timeout,  # waiting for a connection: saturation or a dead server -> 503
+        "kwargs": {"connect_timeout": max(2, int(timeout)), **connect, "autocommit": False},
+        "open": False,
+    }
+
+
+class PostgresStore(PostgresBase):
+    """The synchronous twin, over psycopg_pool.ConnectionPool."""
+
+    def __init__(self, pool: ConnectionPool) -> None:
+        self.pool = pool
+        self._ready = False
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, *, max_size: int = 10, timeout: float = 2.0, **connect: Any) -> PostgresStore:
+        """`connect` goes to psycopg.connect (application_name, sslmode, ...)."""
+        return cls(ConnectionPool(**_pool_kwargs(url, max_size, timeout, connect)))
+
+    def _transaction(self, op: Op[T]) -> T:
+        with self.pool.connection() as conn, conn.cursor() as cur:
+
+            def execute(query: Query) -> Rows:
+                cur.execute(query[0], query[1])
+                return (cur.fetchall() if cur.description else []), cur.rowcount
+
+            return _drive(op, execute)
+
+    def _run(self, op: Op[T]) -> T:
+        with driver_errors():
+            if not self._ready:
+                with self._lock:
+                    if not self._ready:
+                        self.pool.open(wait=False)
+                        self._transaction(self._schema())
+                        self._ready = True
+            return self._transaction(op)
+
+    def create(self, record: SessionRecord) -> None:
+        self._run(self._create(record))
+
+    def get(self, key: str) -> SessionRecord | None:
+        return self._run(self._get(key))
+
+    def update(
+        self,
+        key: str,
+        now: float,
+        *,
+        changes: DataChanges | None = None,
+        timing: Timing | None = None,
+        max_bytes: int,
+    ) -> SessionRecord | None:
+        return self._run(self._update(key, now, changes, timing, max_bytes))
+
+    def rotate(
+        self, old_key: str, new: SessionRecord, now: float, *, keep_data: bool, max_bytes: int
+    ) -> SessionRecord | None:
+        return self._run(self._rotate(old_key, new, now, keep_data, max_bytes))
+
+    def revoke(self, key: str, now: float) -> SessionRecord | None:
+        return self._run(self._revoke(key, now))
+
+    def revoke_id(self, user_id: str, session_id: str, now: float) -> bool:
+        return self._run(self._revoke_id(user_id, session_id, now))
+
+    def revoke_user(self, user_id: str, now: float, *, except_id: str | None = None) -> list[str]:
+        return self._run(self._revoke_user(user_id, now, except_id))
+
+    def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
+        return self._run(self._list_user(user_id, now))
+
+    def purge(self, now: float, limit: int) -> int:
+        return self._run(self._purge(now, limit))
+
+    def count(self, now: float) -> int:
+        return self._run(self._count(now))
+
+    def kv_set(self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False) -> bool:
+        return self._run(self._kv_set(key, value, now, ttl, only_if_absent))
+
+    def kv_get(self, key: str, *, now: float) -> str | None:
+        return self._run(self._kv_get(key, now))
+
+    def kv_delete(self, key: str, *, if_value: str | None = None) -> bool:
+        return self._run(self._kv_delete(key, if_value))
+
+    def ping(self) -> None:
+        self._run(self._ping())
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+class AsyncPostgresStore(PostgresBase):
+    """The asynchronous twin, over psycopg_pool.AsyncConnectionPool."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self.pool = pool
+        self._ready = False
+        self._lock: asyncio.Lock | None = None
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, max_size: int = 10, timeout: float = 2.0, **connect: Any
+    ) -> AsyncPostgresStore:
+        """`connect` goes to psycopg.AsyncConnection.connect (application_name, sslmode, ...)."""
+        return cls(AsyncConnectionPool(**_pool_kwargs(url, max_size, timeout, connect)))
+
+    async def _transaction(self, op: Op[T]) -> T:
+        async with self.pool.connection() as conn, conn.cursor() as cur:
+            try:
+                query = next(op)
+                while True:
+                    await cur.execute(query[0], query[1])
+                    rows = (await cur.fetchall()) if cur.description else []
+                    query = op.send((rows, cur.rowcount))
+            except StopIteration as done:
+                result: T = done.value
+                return result
+
+    async def _run(self, op: Op[T]) -> T:
+        with driver_errors():
+            if not self._ready:
+                self._lock = self._lock or asyncio.Lock()
+                async with self._lock:
+                    if not self._ready:
+                        await self.pool.open(wait=False)
+                        await self._transaction(self._schema())
+                        self._ready = True
+            return await self._transaction(op)
+
+    async def create(self, record: SessionRecord) -> None:
+        await self._run(self._create(record))
+
+    async def get(self, key: str) -> SessionRecord | None:
+        return await self._run(self._get(key))
+
+    async def update(
+        self,
+        key: str,
+        now: float,
+        *,
+        changes: DataChanges | None = None,
+        timing: Timing | None = None,
+        max_bytes: int,
+    ) -> SessionRecord | None:
+        return await self._run(self._update(key, now, changes, timing, max_bytes))
+
+    async def rotate(
+        self, old_key: str, new: SessionRecord, now: float, *, keep_data: bool, max_bytes: int
+    ) -> SessionRecord | None:
+        return await self._run(self._rotate(old_key, new, now, keep_data, max_bytes))
+
+    async def revoke(self, key: str, now: float) -> SessionRecord | None:
+        return await self._run(self._revoke(key, now))
+
+    async def revoke_id(self, user_id: str, session_id: str, now: float) -> bool:
+        return await self._run(self._revoke_id(user_id, session_id, now))
+
+    async def revoke_user(self, user_id: str, now: float, *, except_id: str | None = None) -> list[str]:
+        return await self._run(self._revoke_user(user_id, now, except_id))
+
+    async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
+        return await self._run(self._list_user(user_id, now))
+
+    async def purge(self, now: float, limit: int) -> int:
+        return await self._run(self._purge(now, limit))
+
+    async def count(self, now: float) -> int:
+        return await self._run(self._count(now))
+
+    async def kv_set(
+        self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False
+    ) -> bool:
+        return await self._run(self._kv_set(key, value, now, ttl, only_if_absent))
+
+    async def kv_get(self, key: str, *, now: float) -> str | None:
+        return await self._run(self._kv_get(key, now))
+
+    async def kv_delete(self, key: str, *, if_value: str | None = None) -> bool:
+        return await self._run(self._kv_delete(key, if_value))
+
+    async def ping(self) -> None:
+        await self._run(self._ping())
+
+    async def close(self) -> None:
+        await self.pool.close()

@@ -1,0 +1,670 @@
+"""The Redis store: for more than one machine. Every key has a TTL; every change is one Lua script.
+
+Key layout, ready for Redis Cluster: a session key `TAG.HEX` (see core/tokens.py) lives in
+
+    hh:s:{TAG}HEX               meta hash: deadlines, owner, device, version, data size
+    hh:d:{TAG}HEX               data hash: one field per top-level key, value = its JSON text
+    hh:u:{TAG}<user id>         the user's index: public session id -> session key
+    hh:kv:{<key>}               the small key-value space (locks, shared caches)
+
+TAG is `routing_tag(user_id)` for every session of a user, so a session, its data and its user's
+index share one hash slot and each script touches one slot. Scripts only touch keys they are given;
+where the user (and so the index key) is not known yet, the flow reads it first: a session's owner
+never changes, so that read cannot go stale. A rotation across slots (anonymous -> user) is two
+atomic steps: retire the old session on its slot (check, take the data, tombstone), then create.
+
+Deadlines are compared against the `now` the engine passes in (so a fake clock works); TTLs are
+`ttl_seconds(deadline, now)`, so Redis forgets a session when it ends. `purge` exists for the
+contract (and for a clock that is ahead of Redis); with TTLs it rarely finds anything.
+
+Each operation is a generator written once in `RedisBase`, yielding steps that the sync and the
+async twin execute (httpx's auth_flow idea); driver errors become `StoreUnavailable` in one place.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Generator, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
+from typing import Any, TypeAlias, TypeVar
+
+import redis
+import redis.asyncio
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from ..core.data import DataChanges, apply_changes, dumps, entry_size, loads
+from ..core.errors import (
+    NotAnInteger,
+    SessionDataError,
+    SessionDataTooLarge,
+    StoreUnavailable,
+)
+from ..core.record import SessionRecord, Timing, ttl_seconds
+from ..core.tokens import is_session_key, key_tag, routing_tag
+from . import _lua
+
+T = TypeVar("T")
+security_log = logging.getLogger("huihua.security")
+
+
+@dataclass(frozen=True, slots=True)
+class Eval:
+    """Run one script."""
+
+    script: str
+    keys: Sequence[str]
+    args: Sequence[str | int]
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """Run one plain command."""
+
+    args: Sequence[str | int]
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """Pipeline several steps (not a transaction: each is atomic on its own slot)."""
+
+    steps: Sequence[Eval | Command]
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    cursor: int
+    match: str
+    count: int
+
+
+Step: TypeAlias = Eval | Command | Batch | Scan
+Flow: TypeAlias = Generator[Step, Any, T]
+
+
+@contextmanager
+def driver_errors() -> Iterator[None]:
+    """The one place Redis failures (connection, timeout, pool exhausted, OOM, script errors)
+    become StoreUnavailable: the engine answers 503, never "no session"."""
+    try:
+        yield
+    except (redis.RedisError, OSError) as exc:
+        raise StoreUnavailable(f"Redis store: {exc}") from exc
+
+
+def _f(value: float) -> str:
+    return repr(float(value))  # exact: Lua's tonumber() reads it back bit for bit
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _pairs(flat: Sequence[bytes] | Mapping[bytes, bytes]) -> dict[str, bytes]:
+    """A hash as scripts return it (flat) or as redis-py parses HGETALL (a dict)."""
+    if isinstance(flat, Mapping):
+        return {_text(k): v for k, v in flat.items()}
+    return {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+
+
+def _encode_data(data: Mapping[str, Any]) -> tuple[list[str], int]:
+    flat: list[str] = []
+    size = 0
+    for k, v in data.items():
+        text = dumps(v)
+        flat += (k, text)
+        size += entry_size(k, text)
+    return flat, size
+
+
+class RedisBase:
+    """Key layout, encoding and every operation, with no I/O."""
+
+    _purge_cursor = 0
+
+    # -- keys ----------------------------------------------------------------------------------
+    @staticmethod
+    def meta_key(key: str) -> str:
+        return f"hh:s:{{{key[:4]}}}{key[5:]}"
+
+    @staticmethod
+    def data_key(key: str) -> str:
+        return f"hh:d:{{{key[:4]}}}{key[5:]}"
+
+    @staticmethod
+    def index_key(user_id: str) -> str:
+        return f"hh:u:{{{routing_tag(user_id)}}}{user_id}"
+
+    @staticmethod
+    def kv_key(key: str) -> str:
+        return f"hh:kv:{{{key}}}"
+
+    @staticmethod
+    def _session_key(meta_key: str) -> str:
+        return f"{meta_key[6:10]}.{meta_key[11:]}"
+
+    # -- records -------------------------------------------------------------------------------
+    @staticmethod
+    def _meta_args(record: SessionRecord, size: int) -> list[str]:
+        t = record.timing
+        flat = [
+            "id", record.id, "client", record.client, "created", _f(record.created_at),
+            "seen", _f(t.last_seen_at), "abs", _f(t.absolute_expires_at), "exp", _f(t.expires_at),
+            "persist", "1" if t.persistent else "0", "ver", str(record.version), "size", str(size),
+        ]  # fmt: skip
+        optional = (
+            ("user", record.user_id), ("ip", record.ip), ("ua", record.user_agent),
+            ("idle", None if t.idle_timeout is None else _f(t.idle_timeout)),
+            ("revoked", None if record.revoked_at is None else _f(record.revoked_at)),
+        )  # fmt: skip
+        for name, value in optional:
+            if value is not None:
+                flat += (name, value)
+        return flat
+
+    def _create_args(self, record: SessionRecord, now: float) -> list[str | int]:
+        data, size = _encode_data(record.data)
+        meta = self._meta_args(record, size)
+        ttl = ttl_seconds(record.expires_at, now)
+        index_ttl = max(ttl, ttl_seconds(record.timing.absolute_expires_at, now))
+        return [ttl, index_ttl, record.id, record.key, len(meta), *meta, *data]
+
+    def _check_tag(self, record: SessionRecord) -> None:
+        if not is_session_key(record.key):
+            raise ValueError("not a session key")
+        if record.user_id is not None and key_tag(record.key) != routing_tag(record.user_id):
+            raise ValueError("a user's session key must carry routing_tag(user_id)")
+
+    @staticmethod
+    def _decode(key: str, reply: Sequence[Any]) -> SessionRecord | None:
+        """A stored record, or None when absent or corrupt (logged: fail closed, never a 500)."""
+        meta_flat, data_flat = reply[0], reply[1]
+        if not meta_flat:
+            return None
+        try:
+            m = {k: _text(v) for k, v in _pairs(meta_flat).items()}
+            data = {k: loads(v) for k, v in _pairs(data_flat).items()}
+            idle, revoked = m.get("idle"), m.get("revoked")
+            return SessionRecord(
+                key=key,
+                id=m["id"],
+                user_id=m.get("user"),
+                client=m["client"],
+                created_at=float(m["created"]),
+                timing=Timing(
+                    last_seen_at=float(m["seen"]),
+                    idle_timeout=None if idle is None else float(idle),
+                    absolute_expires_at=float(m["abs"]),
+                    persistent=m["persist"] == "1",
+                ),
+                ip=m.get("ip"),
+                user_agent=m.get("ua"),
+                data=data,
+                revoked_at=None if revoked is None else float(revoked),
+                version=int(m["ver"]),
+            )
+        except (KeyError, ValueError, IndexError) as exc:
+            security_log.error("corrupt session record %s ignored: %s", key[:4], type(exc).__name__)
+            return None
+
+    @staticmethod
+    def _refused(reply: Sequence[Any], max_bytes: int = 0) -> None:
+        status = _text(reply[0])
+        if status == "notint":
+            raise NotAnInteger(_text(reply[1]))
+        if status == "overflow":
+            raise SessionDataError(f"incr of {_text(reply[1])!r} would overflow 64 bits")
+        if status == "big":
+            raise SessionDataTooLarge(int(reply[1]), max_bytes)
+
+    # -- operations, each a flow of steps ------------------------------------------------------
+    def _create(self, record: SessionRecord) -> Flow[None]:
+        self._check_tag(record)
+        keys = [self.meta_key(record.key), self.data_key(record.key)]
+        if record.user_id is not None:
+            keys.append(self.index_key(record.user_id))
+        created = yield Eval("create", keys, self._create_args(record, record.last_seen_at))
+        if not created:
+            raise ValueError("duplicate session key")
+
+    def _get(self, key: str) -> Flow[SessionRecord | None]:
+        if not is_session_key(key):
+            return None
+        reply = yield Eval("get", [self.meta_key(key), self.data_key(key)], [])
+        return self._decode(key, reply)
+
+    def _update(
+        self,
+        key: str,
+        now: float,
+        changes: DataChanges | None,
+        timing: Timing | None,
+        max_bytes: int,
+    ) -> Flow[SessionRecord | None]:
+        if not is_session_key(key):
+            return None
+        args: list[str | int] = [_f(now), max_bytes]
+        if timing is None:
+            args += ["0", "", "", "", "", ""]
+        else:
+            idle = "" if timing.idle_timeout is None else _f(timing.idle_timeout)
+            args += ["1", _f(timing.last_seen_at), idle, _f(timing.absolute_expires_at),
+                     _f(timing.expires_at), "1" if timing.persistent else "0"]  # fmt: skip
+        sets: dict[str, Any] = dict(changes.set) if changes else {}
+        unset: frozenset[str] = changes.unset if changes else frozenset()
+        incr: dict[str, int] = dict(changes.incr) if changes else {}
+        clear = bool(changes and changes.clear)
+        if clear:  # after a clear every increment starts from 0: it is a plain set
+            sets.update(incr)
+            incr, unset = {}, frozenset()
+        flat, _ = _encode_data(sets)
+        args += ["1" if clear else "0", len(sets), len(unset), len(incr), *flat, *unset]
+        for k, by in incr.items():
+            args += (k, str(by))
+        reply = yield Eval("update", [self.meta_key(key), self.data_key(key)], args)
+        if _text(reply[0]) != "ok":
+            self._refused(reply, max_bytes)
+            return None
+        record = self._decode(key, reply[1:3])
+        if int(reply[3]) and record is not None and record.user_id is not None:
+            index_ttl = ttl_seconds(record.timing.absolute_expires_at, now)
+            yield Eval("extend", [self.index_key(record.user_id)], [index_ttl])
+        return record
+
+    def _owner(self, key: str) -> Flow[tuple[bool, str | None, str | None]]:
+        """Whether `key` exists, its owner and public id: fixed for the life of a session."""
+        user, sid = yield Command(["HMGET", self.meta_key(key), "user", "id"])
+        return sid is not None, None if user is None else _text(user), None if sid is None else _text(sid)
+
+    def _rotate(
+        self, old_key: str, new: SessionRecord, now: float, keep_data: bool, max_bytes: int
+    ) -> Flow[SessionRecord | None]:
+        self._check_tag(new)
+        if not is_session_key(old_key):
+            return None
+        exists, old_user, old_id = yield from self._owner(old_key)
+        if not exists or old_id is None:
+            return None
+        old_keys = [self.meta_key(old_key), self.data_key(old_key)]
+        old_index = [] if old_user is None else [self.index_key(old_user)]
+        new_keys = [self.meta_key(new.key), self.data_key(new.key)]
+        new_index = [] if new.user_id is None else [self.index_key(new.user_id)]
+        head: list[str | int] = [_f(now), max_bytes, "1" if keep_data else "0", old_id]
+        if key_tag(old_key) == key_tag(new.key):
+            args = [*head, "1" if old_index else "0", "1" if new_index else "0",
+                    *self._create_args(new, now)]  # fmt: skip
+            reply = yield Eval("rotate", [*old_keys, *new_keys, *old_index, *new_index], args)
+            if _text(reply[0]) == "exists":
+                raise ValueError("duplicate session key")
+            if _text(reply[0]) != "ok":
+                self._refused(reply, max_bytes)
+                return None
+            return self._decode(new.key, reply[1:3])
+        # Another slot: retire the old session atomically, then create the new one.
+        flat, _ = _encode_data(new.data)
+        reply = yield Eval("retire", [*old_keys, *old_index], [*head, *flat])
+        if _text(reply[0]) != "ok":
+            self._refused(reply, max_bytes)
+            return None
+        if keep_data:
+            try:
+                old_data = {k: loads(v) for k, v in _pairs(reply[1]).items()}
+            except ValueError:  # corrupt: the old session is retired, nothing of it carries over
+                security_log.error("corrupt session data %s not carried over", old_key[:4])
+                old_data = {}
+            merged = apply_changes(old_data, DataChanges(set=new.data), max_bytes=max_bytes)
+            new = replace(new, data=merged)
+        created = yield Eval("create", [*new_keys, *new_index], self._create_args(new, now))
+        if not created:
+            raise ValueError("duplicate session key")
+        return new
+
+    def _revoke(self, key: str, now: float) -> Flow[SessionRecord | None]:
+        if not is_session_key(key):
+            return None
+        exists, user, sid = yield from self._owner(key)
+        if not exists or sid is None:
+            return None
+        keys = [self.meta_key(key), self.data_key(key)]
+        if user is not None:
+            keys.append(self.index_key(user))
+        reply = yield Eval("revoke", keys, [_f(now), sid])
+        return None if not reply else self._decode(key, reply)
+
+    def _revoke_id(self, user_id: str, session_id: str, now: float) -> Flow[bool]:
+        index = self.index_key(user_id)
+        key = yield Command(["HGET", index, session_id])
+        if key is None or not is_session_key(_text(key)):
+            return False
+        key = _text(key)
+        keys = [self.meta_key(key), self.data_key(key), index]
+        reply = yield Eval("revoke", keys, [_f(now), session_id])
+        return bool(reply)
+
+    def _index(self, user_id: str) -> Flow[tuple[str, list[str], list[str]]]:
+        index = self.index_key(user_id)
+        flat = yield Command(["HGETALL", index])
+        entries = {sid: _text(k) for sid, k in _pairs(flat).items() if is_session_key(_text(k))}
+        keys = [index]
+        for k in entries.values():
+            keys += (self.meta_key(k), self.data_key(k))
+        return index, keys, list(entries)
+
+    def _revoke_user(self, user_id: str, now: float, except_id: str | None) -> Flow[list[str]]:
+        _, keys, ids = yield from self._index(user_id)
+        if not ids:
+            return []
+        reply = yield Eval("revoke_many", keys, [_f(now), except_id or "", *ids])
+        return [_text(sid) for sid in reply]
+
+    def _list_user(self, user_id: str, now: float) -> Flow[list[SessionRecord]]:
+        _, keys, ids = yield from self._index(user_id)
+        if not ids:
+            return []
+        reply = yield Eval("read_many", keys, ids)
+        records = []
+        for i, item in enumerate(reply):
+            record = None if not item else self._decode(self._session_key(keys[1 + 2 * i]), item)
+            if record is not None and record.is_live(now) and record.user_id == user_id:
+                records.append(record)
+        return sorted(records, key=lambda r: (r.created_at, r.id))
+
+    def _purge(self, now: float, limit: int) -> Flow[int]:
+        """SCAN for sessions past their deadline and delete each with a script that re-checks it
+        (a session touched since the scan survives). Resumes where the last call stopped."""
+        removed = 0
+        cursor = self._purge_cursor
+        while True:
+            start = cursor
+            cursor, found = yield Scan(cursor, "hh:s:*", 1000)
+            cursor = int(cursor)
+            metas = [_text(k) for k in found]
+            fields = []
+            if metas:
+                fields = yield Batch([Command(["HMGET", k, "exp", "user", "id"]) for k in metas])
+            steps: list[Eval | Command] = []
+            for meta, (exp, user, sid) in zip(metas, fields, strict=True):
+                if exp is None:
+                    continue  # gone meanwhile
+                try:
+                    if float(exp) > now:
+                        continue
+                except ValueError:
+                    pass  # a corrupt deadline: nothing can serve it, remove it
+                key = self._session_key(meta)
+                keys = [meta, self.data_key(key)]
+                if user is not None:
+                    keys.append(self.index_key(_text(user)))
+                steps.append(Eval("purge", keys, [_f(now), _text(sid or b"")]))
+            if len(steps) > limit - removed:  # stop inside this chunk; the next call rescans it
+                steps, cursor = steps[: limit - removed], start
+            for i in range(0, len(steps), 100):  # short pipelines: Redis serves others between
+                removed += sum(int(r) for r in (yield Batch(steps[i : i + 100])))
+            if cursor == 0 or removed >= limit:
+                self._purge_cursor = cursor
+                return removed
+
+    def _count(self, now: float) -> Flow[int]:
+        live = 0
+        cursor = 0
+        while True:
+            cursor, found = yield Scan(cursor, "hh:s:*", 1000)
+            if found:
+                fields = yield Batch([Command(["HMGET", _text(k), "revoked", "exp"]) for k in found])
+                for revoked, exp in fields:
+                    try:
+                        live += revoked is None and exp is not None and float(exp) > now
+                    except ValueError:
+                        continue
+            if int(cursor) == 0:
+                return live
+
+    def _kv_set(self, key: str, value: str, now: float, ttl: float, only_if_absent: bool) -> Flow[bool]:
+        flag = "1" if only_if_absent else "0"
+        args: list[str | int] = [value, _f(now + ttl), ttl_seconds(now + ttl, now), flag, _f(now)]
+        done = yield Eval("kv_set", [self.kv_key(key)], args)
+        return bool(done)
+
+    def _kv_get(self, key: str, now: float) -> Flow[str | None]:
+        value, deadline = yield Command(["HMGET", self.kv_key(key), "v", "e"])
+        try:
+            live = value is not None and deadline is not None and now < float(deadline)
+        except ValueError:
+            live = False
+        return _text(value) if live else None
+
+    def _kv_delete(self, key: str, if_value: str | None) -> Flow[bool]:
+        expected = "" if if_value is None else "=" + if_value
+        done = yield Eval("kv_delete", [self.kv_key(key)], [expected])
+        return bool(done)
+
+    def _ping(self) -> Flow[None]:
+        yield Command(["PING"])
+
+
+_NO_RETRY = Retry(NoBackoff(), 0)  # a retried script could apply twice; the engine answers 503
+
+
+def _pool_options(
+    max_connections: int, socket_timeout: float, connect_timeout: float, pool_timeout: float
+) -> dict[str, Any]:
+    return {
+        "max_connections": max_connections,  # bounded: saturation waits pool_timeout, then 503
+        "timeout": pool_timeout,
+        "socket_timeout": socket_timeout,  # a dead or paused server cannot hang a request
+        "socket_connect_timeout": connect_timeout,
+        "retry": _NO_RETRY,
+    }
+
+
+class RedisStore(RedisBase):
+    """The synchronous twin, over redis.Redis."""
+
+    def __init__(self, client: redis.Redis) -> None:
+        self.client = client
+        self._scripts = {name: client.register_script(_lua.source(name)) for name in _lua.SCRIPTS}
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        max_connections: int = 50,
+        socket_timeout: float = 2.0,
+        connect_timeout: float = 1.0,
+        pool_timeout: float = 1.0,
+        **connection_options: Any,
+    ) -> RedisStore:
+        """`connection_options` go to redis-py's connections (client_name, ssl_*, ...)."""
+        options = _pool_options(max_connections, socket_timeout, connect_timeout, pool_timeout)
+        pool = redis.BlockingConnectionPool.from_url(url, **options, **connection_options)
+        return cls(redis.Redis(connection_pool=pool))
+
+    def _step(self, step: Step) -> Any:
+        if isinstance(step, Eval):
+            return self._scripts[step.script](keys=step.keys, args=step.args)
+        if isinstance(step, Command):
+            return self.client.execute_command(*step.args)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        if isinstance(step, Scan):
+            return self.client.scan(step.cursor, match=step.match, count=step.count)
+        pipe = self.client.pipeline(transaction=False)
+        for s in step.steps:
+            if isinstance(s, Eval):
+                self._scripts[s.script](keys=s.keys, args=s.args, client=pipe)
+            else:
+                pipe.execute_command(*s.args)  # type: ignore[no-untyped-call]  # untyped in redis-py
+        return pipe.execute()
+
+    def _run(self, flow: Flow[T]) -> T:
+        with driver_errors():
+            try:
+                step = next(flow)
+                while True:
+                    step = flow.send(self._step(step))
+            except StopIteration as done:
+                result: T = done.value
+                return result
+
+    def create(self, record: SessionRecord) -> None:
+        self._run(self._create(record))
+
+    def get(self, key: str) -> SessionRecord | None:
+        return self._run(self._get(key))
+
+    def update(
+        self,
+        key: str,
+        now: float,
+        *,
+        changes: DataChanges | None = None,
+        timing: Timing | None = None,
+        max_bytes: int,
+    ) -> SessionRecord | None:
+        return self._run(self._update(key, now, changes, timing, max_bytes))
+
+    def rotate(
+        self, old_key: str, new: SessionRecord, now: float, *, keep_data: bool, max_bytes: int
+    ) -> SessionRecord | None:
+        return self._run(self._rotate(old_key, new, now, keep_data, max_bytes))
+
+    def revoke(self, key: str, now: float) -> SessionRecord | None:
+        return self._run(self._revoke(key, now))
+
+    def revoke_id(self, user_id: str, session_id: str, now: float) -> bool:
+        return self._run(self._revoke_id(user_id, session_id, now))
+
+    def revoke_user(self, user_id: str, now: float, *, except_id: str | None = None) -> list[str]:
+        return self._run(self._revoke_user(user_id, now, except_id))
+
+    def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
+        return self._run(self._list_user(user_id, now))
+
+    def purge(self, now: float, limit: int) -> int:
+        return self._run(self._purge(now, limit))
+
+    def count(self, now: float) -> int:
+        return self._run(self._count(now))
+
+    def kv_set(self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False) -> bool:
+        return self._run(self._kv_set(key, value, now, ttl, only_if_absent))
+
+    def kv_get(self, key: str, *, now: float) -> str | None:
+        return self._run(self._kv_get(key, now))
+
+    def kv_delete(self, key: str, *, if_value: str | None = None) -> bool:
+        return self._run(self._kv_delete(key, if_value))
+
+    def ping(self) -> None:
+        self._run(self._ping())
+
+    def close(self) -> None:
+        self.client.close()
+        self.client.connection_pool.disconnect()
+
+
+class AsyncRedisStore(RedisBase):
+    """The asynchronous twin, over redis.asyncio.Redis."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self.client = client
+        self._scripts = {name: client.register_script(_lua.source(name)) for name in _lua.SCRIPTS}
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        max_connections: int = 50,
+        socket_timeout: float = 2.0,
+        connect_timeout: float = 1.0,
+        pool_timeout: float = 1.0,
+        **connection_options: Any,
+    ) -> AsyncRedisStore:
+        """`connection_options` go to redis-py's connections (client_name, ssl_*, ...)."""
+        options = _pool_options(max_connections, socket_timeout, connect_timeout, pool_timeout)
+        pool = redis.asyncio.BlockingConnectionPool.from_url(url, **options, **connection_options)
+        return cls(redis.asyncio.Redis(connection_pool=pool))
+
+    async def _step(self, step: Step) -> Any:
+        if isinstance(step, Eval):
+            return await self._scripts[step.script](keys=step.keys, args=step.args)
+        if isinstance(step, Command):
+            return await self.client.execute_command(*step.args)  # type: ignore[no-untyped-call]  # redis-py leaves it untyped
+        if isinstance(step, Scan):
+            return await self.client.scan(step.cursor, match=step.match, count=step.count)
+        pipe = self.client.pipeline(transaction=False)
+        for s in step.steps:
+            if isinstance(s, Eval):
+                await self._scripts[s.script](keys=s.keys, args=s.args, client=pipe)
+            else:
+                pipe.execute_command(*s.args)
+        return await pipe.execute()
+
+    async def _run(self, flow: Flow[T]) -> T:
+        with driver_errors():
+            try:
+                step = next(flow)
+                while True:
+                    step = flow.send(await self._step(step))
+            except StopIteration as done:
+                result: T = done.value
+                return result
+
+    async def create(self, record: SessionRecord) -> None:
+        await self._run(self._create(record))
+
+    async def get(self, key: str) -> SessionRecord | None:
+        return await self._run(self._get(key))
+
+    async def update(
+        self,
+        key: str,
+        now: float,
+        *,
+        changes: DataChanges | None = None,
+        timing: Timing | None = None,
+        max_bytes: int,
+    ) -> SessionRecord | None:
+        return await self._run(self._update(key, now, changes, timing, max_bytes))
+
+    async def rotate(
+        self, old_key: str, new: SessionRecord, now: float, *, keep_data: bool, max_bytes: int
+    ) -> SessionRecord | None:
+        return await self._run(self._rotate(old_key, new, now, keep_data, max_bytes))
+
+    async def revoke(self, key: str, now: float) -> SessionRecord | None:
+        return await self._run(self._revoke(key, now))
+
+    async def revoke_id(self, user_id: str, session_id: str, now: float) -> bool:
+        return await self._run(self._revoke_id(user_id, session_id, now))
+
+    async def revoke_user(self, user_id: str, now: float, *, except_id: str | None = None) -> list[str]:
+        return await self._run(self._revoke_user(user_id, now, except_id))
+
+    async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
+        return await self._run(self._list_user(user_id, now))
+
+    async def purge(self, now: float, limit: int) -> int:
+        return await self._run(self._purge(now, limit))
+
+    async def count(self, now: float) -> int:
+        return await self._run(self._count(now))
+
+    async def kv_set(
+        self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False
+    ) -> bool:
+        return await self._run(self._kv_set(key, value, now, ttl, only_if_absent))
+
+    async def kv_get(self, key: str, *, now: float) -> str | None:
+        return await self._run(self._kv_get(key, now))
+
+    async def kv_delete(self, key: str, *, if_value: str | None = None) -> bool:
+        return await self._run(self._kv_delete(key, if_value))
+
+    async def ping(self) -> None:
+        await self._run(self._ping())
+
+    async def close(self) -> None:
+        await self.client.aclose()
+        await self.client.connection_pool.disconnect()
