@@ -53,7 +53,11 @@ def generate() -> str:
     body = re.sub(rf"\bself\.({AWAITED})\(", r"await self.\1(", body)
     formatted = subprocess.run(
         [sys.executable, "-m", "ruff", "format", "--stdin-filename", str(TARGET), "-"],
-        input=HEADER + body, capture_output=True, text=True, check=True, cwd=ROOT,
+        input=HEADER + body,
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=ROOT,
     )
     return formatted.stdout
 

@@ -57,7 +57,9 @@ def _scope(method: str, path: str, headers: dict[str, str]) -> dict[str, Any]:
             + [(b"host", b"127.0.0.1:8600")]}  # fmt: skip
 
 
-async def call(app: Any, method: str, path: str, headers: dict[str, str], body: bytes = b"") -> dict[str, Any]:
+async def call(
+    app: Any, method: str, path: str, headers: dict[str, str], body: bytes = b""
+) -> dict[str, Any]:
     out: dict[str, Any] = {"body": b""}
     sent = False
     if body:

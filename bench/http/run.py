@@ -385,8 +385,10 @@ def measure(p: Peer, scenario: str, rnd: int, args: argparse.Namespace, files: d
     run = Run(p.name, scenario, rnd, ok / seconds if seconds else 0.0, r["p50_us"] / 1000,
               r["p99_us"] / 1000, r["requests"], errors,
               cpu * 1000 / r["requests"] if r["requests"] else None)  # fmt: skip
-    log(f"  {p.name:14s} {scenario:5s} {run.rps:9.1f} req/s  p50 {run.p50_ms:8.2f} ms  "
-        f"p99 {run.p99_ms:8.2f} ms  errors {errors}  server CPU {run.cpu_ms_per_req or 0:.2f} ms/req")
+    log(
+        f"  {p.name:14s} {scenario:5s} {run.rps:9.1f} req/s  p50 {run.p50_ms:8.2f} ms  "
+        f"p99 {run.p99_ms:8.2f} ms  errors {errors}  server CPU {run.cpu_ms_per_req or 0:.2f} ms/req"
+    )
     if not wait_idle(p.proc.pid, limit=3.0):
         log(f"  {p.name}: abandoned requests still queued; {'stopping' if last else 'restarting'} it")
         p.stop(grace=0) if last else p.restart()
@@ -566,7 +568,9 @@ def render(args: argparse.Namespace, peers: list[Peer], runs: list[Run], info: d
             if not rs:
                 continue
             cpu = [r.cpu_ms_per_req for r in rs if r.cpu_ms_per_req is not None]
-            spread = f" ({_fmt(min(r.rps for r in rs))}–{_fmt(max(r.rps for r in rs))})" if len(rs) > 1 else ""
+            spread = (
+                f" ({_fmt(min(r.rps for r in rs))}–{_fmt(max(r.rps for r in rs))})" if len(rs) > 1 else ""
+            )
             lines.append(
                 f"| {SCENARIO_TITLES[scenario]} | `{p.name}` | {_fmt(_median([r.rps for r in rs]))}{spread} | "
                 f"{_fmt(_median([r.p50_ms for r in rs]), 2)} | {_fmt(_median([r.p99_ms for r in rs]), 2)} | "
@@ -701,7 +705,9 @@ def prepare(p: Peer, connections: int) -> None:
         log(f"{p.name}: ready on {p.base}, {len(p.headers)} sessions")
     except Exception as exc:
         tail = p.log_tail(3)
-        p.error = (str(exc) + (f" (server log: {tail})" if tail and tail not in str(exc) else "")).replace("\n", " ")[:500]
+        p.error = (str(exc) + (f" (server log: {tail})" if tail and tail not in str(exc) else "")).replace(
+            "\n", " "
+        )[:500]
         log(f"{p.name}: NOT MEASURED: {p.error}")
         p.stop()
 

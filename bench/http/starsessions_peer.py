@@ -72,6 +72,7 @@ def user_public(row: tuple[Any, ...]) -> dict[str, Any]:
 
 def session_public(request: Request) -> dict[str, Any]:
     meta = request.scope["session_handler"].metadata or {}
+
     def iso(value: float | None) -> str | None:
         return datetime.fromtimestamp(value, UTC).isoformat() if value else None
 
