@@ -6,12 +6,13 @@ from fastapi import APIRouter, Depends
 from starlette.responses import JSONResponse, Response
 
 from ...accounts.passwords import PasswordRejected
-from ...accounts.service import InvalidCredentials, InvalidUsername, TooManyAttempts, UsernameTaken
+from ...accounts.service import InvalidUsername, UsernameTaken
 from ...accounts.users import User
 from ...core.errors import SessionRevoked, SessionUnknown
 from ...core.session import Session
 from ..context import SessionContext
 from ..errors import ApiError
+from ..limits import check_password
 from ..represent import auth_answer, session_out
 from ..schemas import AccountIn, AuthOut, LoginIn, LogoutAllIn, MeOut, PasswordIn, UserEnvelope, errors
 from ..services import Services, services, session_context
@@ -49,15 +50,7 @@ async def login(
     svc: Services = Depends(services),
     ctx: SessionContext = Depends(session_context),
 ) -> JSONResponse:
-    try:
-        user = await svc.accounts.authenticate(body.username, body.password, ip=ctx.ip)
-    except TooManyAttempts as exc:
-        svc.metrics.logins.labels("password", "throttled").inc()
-        raise ApiError(429, "too_many_attempts", str(exc), {"Retry-After": str(exc.retry_after)}) from exc
-    except InvalidCredentials as exc:
-        svc.metrics.logins.labels("password", "failure").inc()
-        svc.manager.emit_login_failed(None, "invalid_credentials")
-        raise ApiError(401, "invalid_credentials", "the username or password is wrong") from exc
+    user = await check_password(svc, ctx, body.username, body.password, status=401)
     session = await svc.manager.login(
         await ctx.current(), user.id, client=ctx.client, ip=ctx.ip, user_agent=ctx.user_agent
     )

@@ -5,30 +5,16 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, Path
 from starlette.responses import JSONResponse, Response
 
-from ...accounts.throttle import Limit
 from ...core.data import DataChanges
 from ..context import SessionContext
 from ..errors import ApiError
+from ..limits import per_ip_per_minute
 from ..represent import session_item, with_token
 from ..schemas import DataOut, DataPatchIn, SessionsOut, errors
 from ..services import Services, services, session_context
 from .auth import signed_in
 
 router = APIRouter(tags=["sessions"])
-
-
-async def _limit_anonymous_sessions(svc: Services, ctx: SessionContext) -> None:
-    """Visitors get sessions on their first write; one address cannot mint them without end."""
-    throttle, now, key = svc.accounts.throttle, svc.manager.clock.now(), f"anon-ip:{ctx.ip}"
-    if wait := await svc.accounts._db(throttle.retry_after, key, now):
-        raise ApiError(
-            429,
-            "too_many_sessions",
-            f"too many new sessions from this address; retry in {wait} s",
-            {"Retry-After": str(wait)},
-        )
-    limit = Limit(max_failures=svc.settings.anonymous_sessions_per_ip_minute, window=60.0)
-    await svc.accounts._db(throttle.failed, key, limit, now)  # counts every creation
 
 
 @router.get("/v1/sessions", response_model=SessionsOut, responses=errors(401))
@@ -77,7 +63,10 @@ async def change_data(
     if session is None and ctx.invalid:
         await ctx.require()
     if session is None:
-        await _limit_anonymous_sessions(svc, ctx)
+        # visitors get sessions on their first write; one address cannot mint them without end
+        await per_ip_per_minute(
+            svc, ctx, "new sessions", svc.settings.anonymous_sessions_per_ip_minute, "too_many_sessions"
+        )
         session = await ctx.ensure()
     if changes:
         session = await svc.manager.update(session, set=changes.set, unset=changes.unset, incr=changes.incr)

@@ -6,10 +6,9 @@ from fastapi import APIRouter, Depends
 from pydantic import Field
 from starlette.responses import JSONResponse
 
-from ...accounts.service import InvalidCredentials, TooManyAttempts
-from ...accounts.throttle import Limit
 from ..context import SessionContext
 from ..errors import ApiError
+from ..limits import check_password, per_ip_per_minute
 from ..represent import auth_answer
 from ..schemas import AuthOut, Body, UserEnvelope, errors
 from ..services import Services, services, session_context
@@ -53,14 +52,9 @@ async def wechat_login(
 ) -> JSONResponse:
     """Exchange a `wx.login` code for a huihua session; `bound` tells whether the WeChat user
     is tied to a password account. Optional open data is verified and decrypted server-side."""
-    throttle, now = svc.accounts.throttle, svc.manager.clock.now()
-    ip_key = f"wx-ip:{ctx.ip}"
-    if wait := await svc.accounts._db(throttle.retry_after, ip_key, now):
-        raise ApiError(
-            429, "too_many_attempts", f"too many WeChat logins; retry in {wait} s", {"Retry-After": str(wait)}
-        )
-    per_minute = Limit(max_failures=svc.settings.wechat_logins_per_ip_minute, window=60.0)
-    await svc.accounts._db(throttle.failed, ip_key, per_minute, now)  # counts every attempt
+    await per_ip_per_minute(
+        svc, ctx, "WeChat logins", svc.settings.wechat_logins_per_ip_minute, "too_many_attempts"
+    )
     open_data = body.model_dump(exclude={"code"}, exclude_none=True) or None
     try:
         outcome = await _wechat(svc).exchange(
@@ -83,12 +77,7 @@ async def wechat_bind(
 ) -> JSONResponse:
     """Tie this WeChat session to an existing account after checking its password."""
     session, wechat_user = await signed_in(ctx, svc)
-    try:
-        target = await svc.accounts.authenticate(body.username, body.password, ip=ctx.ip)
-    except TooManyAttempts as exc:
-        raise ApiError(429, "too_many_attempts", str(exc), {"Retry-After": str(exc.retry_after)}) from exc
-    except InvalidCredentials as exc:
-        raise ApiError(403, "invalid_credentials", "the username or password is wrong") from exc
+    target = await check_password(svc, ctx, body.username, body.password, status=403)
     rotated = await _wechat(svc).bind(session, wechat_user, target)
     ctx.issue(rotated)
     return auth_answer(ctx, target, rotated)
