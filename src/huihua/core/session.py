@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
 from datetime import UTC, datetime
 
 from .data import JSON, DataChanges, dumps
@@ -17,6 +17,8 @@ class Session(MutableMapping[str, JSON]):
     """Changes stay local until `SessionManager.save`, which sends only the keys that differ.
 
     Nested values are compared by their JSON text, so `session["cart"].append(x)` is seen too.
+    That text is taken when a list or dict is first handed out (the only way it can change in
+    place), not at load: a request that never reads the data never encodes it.
     `incr` queues an atomic increment that the store applies, never a read-modify-write here.
     """
 
@@ -29,14 +31,21 @@ class Session(MutableMapping[str, JSON]):
 
     def _reset(self, record: SessionRecord) -> None:
         self.record = record
-        self._data: dict[str, JSON] = {k: v for k, v in record.data.items()}
-        self._snapshot = {k: dumps(v) for k, v in record.data.items()}
+        self._data: dict[str, JSON] = dict(record.data)
+        self._snapshot: dict[str, str] = {}  # JSON text of stored lists and dicts handed out
         self._incr: dict[str, int] = {}
         self._cleared = False
 
     # -- the mapping ---------------------------------------------------------------------------
     def __getitem__(self, key: str) -> JSON:
-        return self._data[key]
+        value = self._data[key]
+        if (
+            isinstance(value, dict | list)
+            and key not in self._snapshot
+            and value is self.record.data.get(key)
+        ):
+            self._snapshot[key] = dumps(value)
+        return value
 
     def __setitem__(self, key: str, value: JSON) -> None:
         dumps(value)  # fail at the assignment, not at save time
@@ -66,11 +75,17 @@ class Session(MutableMapping[str, JSON]):
     def changes(self) -> DataChanges:
         if self._cleared:
             return DataChanges(set=dict(self._data), incr=dict(self._incr), clear=True)
-        updated = {
-            k: v for k, v in self._data.items() if k not in self._incr and self._snapshot.get(k) != dumps(v)
-        }
-        removed = frozenset(k for k in self._snapshot if k not in self._data and k not in self._incr)
+        stored = self.record.data
+        updated = {k: v for k, v in self._data.items() if k not in self._incr and self._differs(k, v, stored)}
+        removed = frozenset(k for k in stored if k not in self._data and k not in self._incr)
         return DataChanges(set=updated, unset=removed, incr=dict(self._incr))
+
+    def _differs(self, key: str, value: JSON, stored: Mapping[str, JSON]) -> bool:
+        if key not in stored:
+            return True
+        if key in self._snapshot:  # a stored list or dict that was handed out: compare its text
+            return dumps(value) != self._snapshot[key]
+        return value is not stored[key] and dumps(value) != dumps(stored[key])
 
     @property
     def modified(self) -> bool:
