@@ -15,7 +15,7 @@ from rich.table import Table
 
 from .config import Settings, masked_url
 
-console = Console(stderr=True, highlight=False)
+console = Console(stderr=True, highlight=False, soft_wrap=True)  # no wrapping in logs
 EMULATOR_APPID = "wx1234567890abcdef"
 EMULATOR_SECRET = "huihua-emulator-secret"  # noqa: S105 - the emulator's public test secret
 
