@@ -29,6 +29,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 from ..core.data import DataChanges, apply_changes, dumps
 from ..core.errors import StoreUnavailable
 from ..core.record import SessionRecord, Timing
+from .flows import AsyncFlowStore, FlowStore
 from .rows import COLUMNS, SELECT_COLUMNS, decode_row, record_to_row
 
 T = TypeVar("T")
@@ -238,7 +239,7 @@ def _pool_kwargs(url: str, max_size: int, timeout: float, connect: dict[str, Any
     }
 
 
-class PostgresStore(PostgresBase):
+class PostgresStore(PostgresBase, FlowStore):
     """The synchronous twin, over psycopg_pool.ConnectionPool."""
 
     def __init__(self, pool: ConnectionPool) -> None:
@@ -270,63 +271,11 @@ class PostgresStore(PostgresBase):
                         self._ready = True
             return self._transaction(op)
 
-    def create(self, record: SessionRecord) -> None:
-        self._run(self._create(record))
-
-    def get(self, key: str) -> SessionRecord | None:
-        return self._run(self._get(key))
-
-    def update(
-        self,
-        key: str,
-        now: float,
-        *,
-        changes: DataChanges | None = None,
-        timing: Timing | None = None,
-        max_bytes: int,
-    ) -> SessionRecord | None:
-        return self._run(self._update(key, now, changes, timing, max_bytes))
-
-    def rotate(
-        self, old_key: str, new: SessionRecord, now: float, *, keep_data: bool, max_bytes: int
-    ) -> SessionRecord | None:
-        return self._run(self._rotate(old_key, new, now, keep_data, max_bytes))
-
-    def revoke(self, key: str, now: float) -> SessionRecord | None:
-        return self._run(self._revoke(key, now))
-
-    def revoke_id(self, user_id: str, session_id: str, now: float) -> bool:
-        return self._run(self._revoke_id(user_id, session_id, now))
-
-    def revoke_user(self, user_id: str, now: float, *, except_id: str | None = None) -> list[str]:
-        return self._run(self._revoke_user(user_id, now, except_id))
-
-    def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
-        return self._run(self._list_user(user_id, now))
-
-    def purge(self, now: float, limit: int) -> int:
-        return self._run(self._purge(now, limit))
-
-    def count(self, now: float) -> int:
-        return self._run(self._count(now))
-
-    def kv_set(self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False) -> bool:
-        return self._run(self._kv_set(key, value, now, ttl, only_if_absent))
-
-    def kv_get(self, key: str, *, now: float) -> str | None:
-        return self._run(self._kv_get(key, now))
-
-    def kv_delete(self, key: str, *, if_value: str | None = None) -> bool:
-        return self._run(self._kv_delete(key, if_value))
-
-    def ping(self) -> None:
-        self._run(self._ping())
-
     def close(self) -> None:
         self.pool.close()
 
 
-class AsyncPostgresStore(PostgresBase):
+class AsyncPostgresStore(PostgresBase, AsyncFlowStore):
     """The asynchronous twin, over psycopg_pool.AsyncConnectionPool."""
 
     def __init__(self, pool: AsyncConnectionPool) -> None:
@@ -363,60 +312,6 @@ class AsyncPostgresStore(PostgresBase):
                         await self._transaction(self._schema())
                         self._ready = True
             return await self._transaction(op)
-
-    async def create(self, record: SessionRecord) -> None:
-        await self._run(self._create(record))
-
-    async def get(self, key: str) -> SessionRecord | None:
-        return await self._run(self._get(key))
-
-    async def update(
-        self,
-        key: str,
-        now: float,
-        *,
-        changes: DataChanges | None = None,
-        timing: Timing | None = None,
-        max_bytes: int,
-    ) -> SessionRecord | None:
-        return await self._run(self._update(key, now, changes, timing, max_bytes))
-
-    async def rotate(
-        self, old_key: str, new: SessionRecord, now: float, *, keep_data: bool, max_bytes: int
-    ) -> SessionRecord | None:
-        return await self._run(self._rotate(old_key, new, now, keep_data, max_bytes))
-
-    async def revoke(self, key: str, now: float) -> SessionRecord | None:
-        return await self._run(self._revoke(key, now))
-
-    async def revoke_id(self, user_id: str, session_id: str, now: float) -> bool:
-        return await self._run(self._revoke_id(user_id, session_id, now))
-
-    async def revoke_user(self, user_id: str, now: float, *, except_id: str | None = None) -> list[str]:
-        return await self._run(self._revoke_user(user_id, now, except_id))
-
-    async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
-        return await self._run(self._list_user(user_id, now))
-
-    async def purge(self, now: float, limit: int) -> int:
-        return await self._run(self._purge(now, limit))
-
-    async def count(self, now: float) -> int:
-        return await self._run(self._count(now))
-
-    async def kv_set(
-        self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False
-    ) -> bool:
-        return await self._run(self._kv_set(key, value, now, ttl, only_if_absent))
-
-    async def kv_get(self, key: str, *, now: float) -> str | None:
-        return await self._run(self._kv_get(key, now))
-
-    async def kv_delete(self, key: str, *, if_value: str | None = None) -> bool:
-        return await self._run(self._kv_delete(key, if_value))
-
-    async def ping(self) -> None:
-        await self._run(self._ping())
 
     async def close(self) -> None:
         await self.pool.close()

@@ -44,6 +44,7 @@ from ..core.errors import (
 from ..core.record import SessionRecord, Timing, ttl_seconds
 from ..core.tokens import is_session_key, key_tag, routing_tag
 from . import _lua
+from .flows import AsyncFlowStore, FlowStore
 
 T = TypeVar("T")
 security_log = logging.getLogger("huihua.security")
@@ -458,7 +459,7 @@ def _pool_options(
     }
 
 
-class RedisStore(RedisBase):
+class RedisStore(RedisBase, FlowStore):
     """The synchronous twin, over redis.Redis."""
 
     def __init__(self, client: redis.Redis) -> None:
@@ -506,64 +507,12 @@ class RedisStore(RedisBase):
                 result: T = done.value
                 return result
 
-    def create(self, record: SessionRecord) -> None:
-        self._run(self._create(record))
-
-    def get(self, key: str) -> SessionRecord | None:
-        return self._run(self._get(key))
-
-    def update(
-        self,
-        key: str,
-        now: float,
-        *,
-        changes: DataChanges | None = None,
-        timing: Timing | None = None,
-        max_bytes: int,
-    ) -> SessionRecord | None:
-        return self._run(self._update(key, now, changes, timing, max_bytes))
-
-    def rotate(
-        self, old_key: str, new: SessionRecord, now: float, *, keep_data: bool, max_bytes: int
-    ) -> SessionRecord | None:
-        return self._run(self._rotate(old_key, new, now, keep_data, max_bytes))
-
-    def revoke(self, key: str, now: float) -> SessionRecord | None:
-        return self._run(self._revoke(key, now))
-
-    def revoke_id(self, user_id: str, session_id: str, now: float) -> bool:
-        return self._run(self._revoke_id(user_id, session_id, now))
-
-    def revoke_user(self, user_id: str, now: float, *, except_id: str | None = None) -> list[str]:
-        return self._run(self._revoke_user(user_id, now, except_id))
-
-    def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
-        return self._run(self._list_user(user_id, now))
-
-    def purge(self, now: float, limit: int) -> int:
-        return self._run(self._purge(now, limit))
-
-    def count(self, now: float) -> int:
-        return self._run(self._count(now))
-
-    def kv_set(self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False) -> bool:
-        return self._run(self._kv_set(key, value, now, ttl, only_if_absent))
-
-    def kv_get(self, key: str, *, now: float) -> str | None:
-        return self._run(self._kv_get(key, now))
-
-    def kv_delete(self, key: str, *, if_value: str | None = None) -> bool:
-        return self._run(self._kv_delete(key, if_value))
-
-    def ping(self) -> None:
-        self._run(self._ping())
-
     def close(self) -> None:
         self.client.close()
         self.client.connection_pool.disconnect()
 
 
-class AsyncRedisStore(RedisBase):
+class AsyncRedisStore(RedisBase, AsyncFlowStore):
     """The asynchronous twin, over redis.asyncio.Redis."""
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
@@ -610,60 +559,6 @@ class AsyncRedisStore(RedisBase):
             except StopIteration as done:
                 result: T = done.value
                 return result
-
-    async def create(self, record: SessionRecord) -> None:
-        await self._run(self._create(record))
-
-    async def get(self, key: str) -> SessionRecord | None:
-        return await self._run(self._get(key))
-
-    async def update(
-        self,
-        key: str,
-        now: float,
-        *,
-        changes: DataChanges | None = None,
-        timing: Timing | None = None,
-        max_bytes: int,
-    ) -> SessionRecord | None:
-        return await self._run(self._update(key, now, changes, timing, max_bytes))
-
-    async def rotate(
-        self, old_key: str, new: SessionRecord, now: float, *, keep_data: bool, max_bytes: int
-    ) -> SessionRecord | None:
-        return await self._run(self._rotate(old_key, new, now, keep_data, max_bytes))
-
-    async def revoke(self, key: str, now: float) -> SessionRecord | None:
-        return await self._run(self._revoke(key, now))
-
-    async def revoke_id(self, user_id: str, session_id: str, now: float) -> bool:
-        return await self._run(self._revoke_id(user_id, session_id, now))
-
-    async def revoke_user(self, user_id: str, now: float, *, except_id: str | None = None) -> list[str]:
-        return await self._run(self._revoke_user(user_id, now, except_id))
-
-    async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
-        return await self._run(self._list_user(user_id, now))
-
-    async def purge(self, now: float, limit: int) -> int:
-        return await self._run(self._purge(now, limit))
-
-    async def count(self, now: float) -> int:
-        return await self._run(self._count(now))
-
-    async def kv_set(
-        self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False
-    ) -> bool:
-        return await self._run(self._kv_set(key, value, now, ttl, only_if_absent))
-
-    async def kv_get(self, key: str, *, now: float) -> str | None:
-        return await self._run(self._kv_get(key, now))
-
-    async def kv_delete(self, key: str, *, if_value: str | None = None) -> bool:
-        return await self._run(self._kv_delete(key, if_value))
-
-    async def ping(self) -> None:
-        await self._run(self._ping())
 
     async def close(self) -> None:
         await self.client.aclose()
