@@ -256,7 +256,7 @@ def doctor() -> None:
     except (HuihuaError, ValueError) as exc:
         report(False, f"accounts database: {exc}", "fix HUIHUA_DATABASE (sqlite:///path or postgresql://)")
     report(
-        bool(settings.secret_key) or True,
+        True,  # nothing to fix: a missing key is generated on first start
         "secret key: " + ("set" if settings.secret_key else "will be generated beside the database"),
     )
     report(

@@ -98,7 +98,7 @@ class AsyncSessionManager(ManagerBase[AsyncStore]):
     ) -> Session:
         """A new token (and public id) for the session; the old token dies at once."""
         now = self.clock.now()
-        token, record = self._rotated(session, user_id, keep_data, now)
+        token, record = self._rotated(session, user_id, now)
         created = await self.store.rotate(
             session.record.key, record, now, keep_data=keep_data, max_bytes=self.max_data_bytes
         )

@@ -98,7 +98,7 @@ class ManagerBase(Generic[S]):
         return record
 
     def _rotated(
-        self, session: Session, user_id: str | _Keep | None, keep_data: bool, now: float
+        self, session: Session, user_id: str | _Keep | None, now: float
     ) -> tuple[str, SessionRecord]:
         owner = session.user_id if isinstance(user_id, _Keep) else user_id
         token, record = self._new(
@@ -219,7 +219,7 @@ class SessionManager(ManagerBase[Store]):
     ) -> Session:
         """A new token (and public id) for the session; the old token dies at once."""
         now = self.clock.now()
-        token, record = self._rotated(session, user_id, keep_data, now)
+        token, record = self._rotated(session, user_id, now)
         created = self.store.rotate(
             session.record.key, record, now, keep_data=keep_data, max_bytes=self.max_data_bytes
         )

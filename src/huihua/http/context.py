@@ -50,6 +50,14 @@ class SessionContext:
                     self.invalid = True
         return self._session
 
+    async def optional(self) -> Session | None:
+        """The live session; None for a visitor who sent no token; the 401 for a token that was
+        sent but is expired, revoked or unknown (the client should know, not become a visitor)."""
+        session = await self.current()
+        if session is None and self.invalid:
+            await self.require()
+        return session
+
     async def require(self) -> Session:
         """The live session, or the 401 that says why there is none."""
         session = await self.current()

@@ -10,6 +10,7 @@ twice, the first one counts.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, MutableMapping
 from typing import Any
 
@@ -68,8 +69,6 @@ def client_ip(scope: Scope, headers: Headers, trust_proxy: bool) -> str | None:
 
 
 async def _send_json_error(send: Send, status: int, code: str, message: str) -> None:
-    import json
-
     body = json.dumps(error_body(code, message)).encode()
     await send(
         {

@@ -150,7 +150,7 @@ class SQLiteStore:
                 " absolute_expires_at = ?, expires_at = ?, persistent = ?, version = version + 1"
                 " WHERE key = ?",
                 (
-                    dumps(dict(data)) if changes else dumps(dict(record.data)),
+                    dumps(dict(data)),
                     t.last_seen_at,
                     t.idle_timeout,
                     t.absolute_expires_at,

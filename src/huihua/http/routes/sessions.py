@@ -43,9 +43,7 @@ async def revoke_session(
 @router.get("/v1/session/data", response_model=DataOut, responses=errors(401))
 async def read_data(ctx: SessionContext = Depends(session_context)) -> JSONResponse:
     """The session's data; `{}` for a visitor without a session (and none is created)."""
-    session = await ctx.current()
-    if session is None and ctx.invalid:
-        await ctx.require()  # a presented token that is expired or revoked: say so
+    session = await ctx.optional()
     return JSONResponse({"data": dict(session) if session is not None else {}})
 
 
@@ -59,9 +57,7 @@ async def change_data(
     changes = DataChanges(
         set=body.set or {}, unset=frozenset(body.unset or ()), incr=body.incr or {}
     ).validate()
-    session = await ctx.current()
-    if session is None and ctx.invalid:
-        await ctx.require()
+    session = await ctx.optional()
     if session is None:
         # visitors get sessions on their first write; one address cannot mint them without end
         await per_ip_per_minute(
