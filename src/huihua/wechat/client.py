@@ -6,7 +6,6 @@ flow yields: an HTTP request through httpx, a sleep, or a call to the token stor
 
 from __future__ import annotations
 
-import logging
 import time
 from types import TracebackType
 from typing import Any, Self, TypeVar, cast
@@ -19,9 +18,9 @@ from ..core.clock import Clock, SystemClock
 from ..core.store import AsyncStore, Store
 from ..stores.inline import InlineAsyncStore
 from ..stores.memory import MemoryStore
+from . import redact
 from .errors import InvalidSignature, WeChatUnavailable
 from .protocol import (
-    _SENSITIVE,
     AccessToken,
     ApiResponse,
     Code2SessionResult,
@@ -54,24 +53,7 @@ T = TypeVar("T")
 DEFAULT_API_BASE = "https://api.weixin.qq.com"
 
 
-class _RedactQuery(logging.Filter):
-    """httpx logs every request URL at INFO; ours carry the appsecret or an access token."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.args, tuple) and any(isinstance(a, httpx.URL) for a in record.args):
-            record.args = tuple(_masked(a) if isinstance(a, httpx.URL) else a for a in record.args)
-        return True
-
-
-def _masked(url: httpx.URL) -> httpx.URL:
-    for name in _SENSITIVE & set(url.params.keys()):
-        url = url.copy_set_param(name, "***")
-    return url
-
-
-_httpx_log = logging.getLogger("httpx")
-if not any(isinstance(f, _RedactQuery) for f in _httpx_log.filters):
-    _httpx_log.addFilter(_RedactQuery())
+redact.install()  # httpx logs request URLs; ours carry the appsecret, js_code or a token
 
 
 class _BaseClient:

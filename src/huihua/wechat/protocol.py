@@ -24,7 +24,7 @@ T = TypeVar("T")
 
 log = logging.getLogger("huihua.wechat")
 
-_SENSITIVE = frozenset({"secret", "access_token", "session_key"})
+_SENSITIVE = frozenset({"secret", "js_code", "access_token", "session_key"})
 
 
 # -- operations a flow asks its driver to perform ---------------------------------------------
