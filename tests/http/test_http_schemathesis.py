@@ -13,6 +13,7 @@ import shutil
 import tempfile
 from typing import Any
 
+import httpx
 import schemathesis
 from fastapi import FastAPI
 from hypothesis import HealthCheck, settings
@@ -21,14 +22,21 @@ from servicekit import PASSWORD, SERVICE_KEY
 
 from huihua.config import Secret, Settings
 from huihua.http.app import create_app
+from huihua.wechat.emulator import DEFAULT_APPID, DEFAULT_SECRET
+from huihua.wechat.emulator import create_app as create_emulator
 
 
 def _fuzzed_app() -> FastAPI:
     folder = tempfile.mkdtemp(prefix="huihua-schemathesis-")
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    app = create_app(
-        Settings(store=f"sqlite:///{folder}/huihua.db", service_key=Secret(SERVICE_KEY)), sweeper=False
-    )
+    settings = Settings(
+        store=f"sqlite:///{folder}/huihua.db",
+        service_key=Secret(SERVICE_KEY),
+        wechat_appid=DEFAULT_APPID,
+        wechat_secret=Secret(DEFAULT_SECRET),
+        wechat_api_base="http://wechat.test",
+    )  # WeChat on the in-process emulator, so its routes are fuzzed past their 503 "not configured"
+    app = create_app(settings, sweeper=False, wechat_transport=httpx.ASGITransport(app=create_emulator()))
     app.state.fuzz_user = asyncio.run(app.state.huihua.accounts.register("fuzzer", PASSWORD)).id
     return app
 

@@ -37,9 +37,11 @@ async def test_code_to_session_end_to_end(world: WeChatWorld, transport: str) ->
 
 
 async def test_same_code_twice_gives_the_same_session_and_wechat_sees_it_once(world: WeChatWorld) -> None:
+    """With the same Idempotency-Key (the SDK keeps one per login attempt)."""
     code, _ = await world.code()
-    first = (await world.service().post("/v1/auth/wechat", json={"code": code})).json()
-    again = await world.service().post("/v1/auth/wechat", json={"code": code})
+    key = {"Idempotency-Key": "retry-key-" + "a" * 16}
+    first = (await world.service().post("/v1/auth/wechat", json={"code": code}, headers=key)).json()
+    again = await world.service().post("/v1/auth/wechat", json={"code": code}, headers=key)
     assert again.status_code == 200
     assert again.json()["token"] == first["token"]
     assert again.json()["session"]["id"] == first["session"]["id"]
@@ -48,8 +50,9 @@ async def test_same_code_twice_gives_the_same_session_and_wechat_sees_it_once(wo
 
 async def test_concurrent_duplicates_share_one_exchange(world: WeChatWorld) -> None:
     code, _ = await world.code()
+    key = {"Idempotency-Key": "retry-key-" + "b" * 16}
     answers = await asyncio.gather(
-        *(world.service().post("/v1/auth/wechat", json={"code": code}) for _ in range(5))
+        *(world.service().post("/v1/auth/wechat", json={"code": code}, headers=key) for _ in range(5))
     )
     assert {a.status_code for a in answers} == {200}
     assert len({a.json()["token"] for a in answers}) == 1
@@ -58,9 +61,10 @@ async def test_concurrent_duplicates_share_one_exchange(world: WeChatWorld) -> N
 
 async def test_code_of_a_logged_out_session_is_not_a_way_back_in(world: WeChatWorld) -> None:
     code, _ = await world.code()
-    token = (await world.service().post("/v1/auth/wechat", json={"code": code})).json()["token"]
+    key = {"Idempotency-Key": "retry-key-" + "c" * 16}  # even the original caller's own retry
+    token = (await world.service().post("/v1/auth/wechat", json={"code": code}, headers=key)).json()["token"]
     assert (await world.service("header", token).post("/v1/auth/logout")).status_code == 204
-    replay = await world.service().post("/v1/auth/wechat", json={"code": code})
+    replay = await world.service().post("/v1/auth/wechat", json={"code": code}, headers=key)
     assert replay.status_code == 400
     assert replay.json()["error"]["code"] == "wechat_code_used"
     assert "x-session-token" not in replay.headers
@@ -262,7 +266,7 @@ async def test_no_wechat_secret_ever_leaves_the_server(
         answer = await client.request(method, path, json=body)
         seen.append(answer.text + str(answer.headers))
     emulator = world.emulator_app.state.emulator
-    secrets = [emulator.users[openid].session_key, "huihua-emulator-secret"]
+    secrets = [emulator.users[openid].session_key, "huihua-emulator-secret", code, phone]
     secrets += [t.value for t in getattr(emulator, "tokens", {}).values() if hasattr(t, "value")]
     logged = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
     for secret in secrets:

@@ -23,7 +23,7 @@ from .errors import install_error_handlers
 from .metrics import Metrics, RequestMetricsMiddleware, TimedStore
 from .middleware import BodyLimitMiddleware, MethodOverrideMiddleware, SessionMiddleware
 from .pages import router as pages_router
-from .routes import auth, health, service, sessions
+from .routes import auth, health, service, sessions, wechat
 from .services import Services
 
 logger = logging.getLogger("huihua")
@@ -62,9 +62,9 @@ def create_app(
     accounts = Accounts(database_from_url(settings.database_url), clock=clock)
     svc = Services(settings=settings, manager=manager, accounts=accounts, metrics=metrics)
     if settings.wechat_enabled:
-        from .wechat_login import WeChatLogin
+        from .wechat_login import ServiceWeChat
 
-        svc.wechat = WeChatLogin.from_settings(
+        svc.wechat = ServiceWeChat.from_settings(
             settings, manager=manager, accounts=accounts, transport=wechat_transport
         )
 
@@ -84,12 +84,9 @@ def create_app(
     app = FastAPI(title="huihua", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.huihua = svc
     install_error_handlers(app)
-    for router in (auth.router, sessions.router, service.router, service.admin, health.router, pages_router):
-        app.include_router(router)
-    if svc.wechat is not None:
-        from .routes import wechat
-
-        app.include_router(wechat.router)
+    routers = (auth.router, wechat.router, sessions.router, service.router, service.admin, health.router)
+    for router in (*routers, pages_router):
+        app.include_router(router)  # WeChat's too: without its settings they answer 503
     app.add_middleware(SessionMiddleware, manager=lambda: manager, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MethodOverrideMiddleware)  # outside the session middleware: CSRF sees the real method

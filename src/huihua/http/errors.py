@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
+from ..accounts.wechat_login import WeChatLoginError
 from ..core.errors import (
     SessionDataError,
     SessionDataTooLarge,
@@ -96,7 +97,12 @@ def install_error_handlers(app: FastAPI) -> None:
         logger.exception("unhandled error", exc_info=exc)
         return error_response(500, "internal_error", "an unexpected error; it has been logged")
 
+    async def wechat_login_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, WeChatLoginError)
+        return error_response(exc.status, exc.code, exc.message, exc.headers)
+
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(WeChatLoginError, wechat_login_error)
     app.add_exception_handler(SessionInvalid, session_invalid)
     app.add_exception_handler(SessionGone, session_gone)
     app.add_exception_handler(StoreUnavailable, store_unavailable)

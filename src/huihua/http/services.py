@@ -21,7 +21,7 @@ class Services:
     manager: AsyncSessionManager
     accounts: Accounts
     metrics: Metrics
-    wechat: Any = None  # huihua.http.wechat_login.WeChatLogin when configured
+    wechat: Any = None  # huihua.http.wechat_login.ServiceWeChat when configured
 
 
 async def services(request: Request) -> Services:  # async: FastAPI runs sync ones in a thread

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Header
 from pydantic import Field
 from starlette.responses import JSONResponse
 
+from ...accounts.wechat_login import OpenData, WeChatLoginError, check_idempotency_key
 from ..context import SessionContext
 from ..errors import ApiError
-from ..limits import check_password, per_ip_per_minute
+from ..limits import per_ip_per_minute
 from ..represent import auth_answer
 from ..schemas import AuthOut, Body, UserEnvelope, errors
 from ..services import Services, services, session_context
-from ..wechat_login import WeChatLogin
+from ..wechat_login import ServiceWeChat, member_of
 from .auth import signed_in
 
 router = APIRouter(tags=["wechat"])
@@ -39,9 +40,22 @@ class PhoneIn(Body):
     code: str = Field(min_length=1, max_length=128, pattern=r"^[\x21-\x7e]+$")
 
 
-def _wechat(svc: Services) -> WeChatLogin:
-    login: WeChatLogin = svc.wechat
-    return login
+NOT_CONFIGURED = (
+    "WeChat login is not configured on this server: set HUIHUA_WECHAT_APPID and HUIHUA_WECHAT_SECRET "
+    "(or run `huihua serve --emulator` for local development)"
+)
+IDEMPOTENCY_KEY_DOC = (
+    "A random value the client makes for this login attempt (16 to 128 characters: letters, digits "
+    "and `. _ ~ + / = : -`) and keeps in memory only. A retry with the same code and the same key "
+    "gets the same session; the same code with no key or another key gets `wechat_code_used`."
+)
+
+
+def _wechat(svc: Services) -> ServiceWeChat:
+    if svc.wechat is None:
+        raise ApiError(503, "wechat_not_configured", NOT_CONFIGURED)
+    wechat: ServiceWeChat = svc.wechat
+    return wechat
 
 
 @router.post("/v1/auth/wechat", response_model=WeChatAuthOut, responses=errors(400, 403, 429, 503))
@@ -49,38 +63,45 @@ async def wechat_login(
     body: WeChatLoginIn,
     svc: Services = Depends(services),
     ctx: SessionContext = Depends(session_context),
+    idempotency_key: str | None = Header(
+        default=None, alias="Idempotency-Key", description=IDEMPOTENCY_KEY_DOC
+    ),
 ) -> JSONResponse:
     """Exchange a `wx.login` code for a huihua session; `bound` tells whether the WeChat user
-    is tied to a password account. Optional open data is verified and decrypted server-side."""
+    is tied to a password account. Optional open data is verified and decrypted server-side
+    (`raw_data` must be a JSON object with its `signature`)."""
+    wechat = _wechat(svc)
+    key = check_idempotency_key(idempotency_key)
+    open_data = OpenData.of(body.model_dump(exclude={"code"}))
     await per_ip_per_minute(
         svc, ctx, "WeChat logins", svc.settings.wechat_logins_per_ip_minute, "too_many_attempts"
     )
-    open_data = body.model_dump(exclude={"code"}, exclude_none=True) or None
     try:
-        outcome = await _wechat(svc).exchange(
-            body.code, current=await ctx.current(), ip=ctx.ip, user_agent=ctx.user_agent, open_data=open_data
+        outcome = await wechat.run(
+            wechat.login.exchange(body.code, idempotency_key=key, open_data=open_data), svc, ctx
         )
-    except ApiError as exc:
+    except (ApiError, WeChatLoginError) as exc:
         svc.metrics.logins.labels("wechat", "failure").inc()
         svc.manager.emit_login_failed(None, exc.code)
         raise
     ctx.issue(outcome.session)
     svc.metrics.logins.labels("wechat", "success").inc()
-    return auth_answer(ctx, outcome.user, outcome.session, bound=outcome.bound)
+    return auth_answer(ctx, outcome.member.user, outcome.session, bound=outcome.member.bound)
 
 
-@router.post("/v1/auth/wechat/bind", response_model=AuthOut, responses=errors(401, 409, 429))
+@router.post("/v1/auth/wechat/bind", response_model=AuthOut, responses=errors(401, 403, 409, 429, 503))
 async def wechat_bind(
     body: BindIn,
     svc: Services = Depends(services),
     ctx: SessionContext = Depends(session_context),
 ) -> JSONResponse:
     """Tie this WeChat session to an existing account after checking its password."""
-    session, wechat_user = await signed_in(ctx, svc)
-    target = await check_password(svc, ctx, body.username, body.password, status=403)
-    rotated = await _wechat(svc).bind(session, wechat_user, target)
-    ctx.issue(rotated)
-    return auth_answer(ctx, target, rotated)
+    wechat = _wechat(svc)
+    _, wechat_user = await signed_in(ctx, svc)
+    flow = wechat.login.bind(member_of(wechat_user), body.username, body.password)
+    outcome = await wechat.run(flow, svc, ctx)
+    ctx.issue(outcome.session)
+    return auth_answer(ctx, outcome.member.user, outcome.session)
 
 
 @router.post("/v1/auth/wechat/phone", response_model=UserEnvelope, responses=errors(400, 401, 503))
@@ -90,8 +111,9 @@ async def wechat_phone(
     ctx: SessionContext = Depends(session_context),
 ) -> JSONResponse:
     """Store the phone number from a `getPhoneNumber` button's code."""
+    wechat = _wechat(svc)
     _, user = await signed_in(ctx, svc)
-    phone = await _wechat(svc).phone_number(body.code, user.id)
+    phone = await wechat.run(wechat.login.phone_number(member_of(user), body.code), svc, ctx)
     await svc.accounts.set_phone(user.id, phone)
     updated = await svc.accounts.get(user.id)
     assert updated is not None
