@@ -7,8 +7,11 @@ from __future__ import annotations
 import shutil
 import sys
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 from django.conf import settings
 from huihua_django_testsuite import ROOT, SUITE_DIR
@@ -18,6 +21,7 @@ import django
 TUTORIAL = ROOT / "examples" / "django_tutorial"
 _tmp = Path(tempfile.mkdtemp(prefix="huihua-django-tests-"))
 STORE_URL = f"sqlite:///{_tmp}/huihua.db"
+EMULATOR_BASE = "http://wechat.test"
 
 sys.path.insert(0, str(TUTORIAL))
 if SUITE_DIR is not None:
@@ -63,3 +67,21 @@ def manager(store_url: str) -> object:
     from huihua.contrib.django.conf import manager
 
     return manager()
+
+
+@pytest.fixture
+def emulator(monkeypatch: pytest.MonkeyPatch, settings: Any) -> Iterator[httpx.Client]:
+    """The in-process WeChat emulator, with Django's WeChat client pointed at it."""
+    from huihua.contrib.django import wechat
+    from huihua.wechat.client import WeChatClient
+    from huihua.wechat.emulator import DEFAULT_APPID, DEFAULT_SECRET, SyncASGITransport, create_app
+
+    app = create_app()
+    transport = SyncASGITransport(app)
+    settings.HUIHUA_WECHAT_APPID, settings.HUIHUA_WECHAT_SECRET = DEFAULT_APPID, DEFAULT_SECRET
+    client = WeChatClient(DEFAULT_APPID, DEFAULT_SECRET, api_base=EMULATOR_BASE, transport=transport)
+    monkeypatch.setattr(wechat, "client", lambda: client)
+    with httpx.Client(base_url=EMULATOR_BASE, transport=transport) as control:
+        yield control
+    client.close()
+    transport.close()

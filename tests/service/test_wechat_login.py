@@ -289,3 +289,20 @@ async def test_wechat_logins_are_throttled_per_ip(world: WeChatWorld) -> None:
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert answers[-1].json()["error"]["code"] == "too_many_attempts"
     assert int(answers[-1].headers["retry-after"]) > 0
+
+
+async def test_binding_emits_identity_bound_and_retires_the_placeholder(
+    world: WeChatWorld, caplog: pytest.LogCaptureFixture
+) -> None:
+    alice = await _account(world)
+    code, _ = await world.code()
+    login = (await world.service().post("/v1/auth/wechat", json={"code": code})).json()
+    with caplog.at_level(logging.INFO, logger="huihua.events"):
+        bound = await world.service("header", login["token"]).post(
+            "/v1/auth/wechat/bind", json={"username": "alice", "password": "correct horse"}
+        )
+    assert bound.status_code == 200, bound.text
+    events = [r.getMessage() for r in caplog.records if r.name == "huihua.events"]
+    assert any(e.startswith("session identity_bound") and f"user={alice['id']}" in e for e in events), events
+    placeholder = await world.app.state.huihua.accounts.get(login["user"]["id"])
+    assert placeholder is not None and placeholder.disabled

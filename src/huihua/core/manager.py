@@ -137,9 +137,9 @@ class ManagerBase(Generic[S]):
         """For the accounts layer: failed logins are session lifecycle events too."""
         self._emit("login_failed", user_id=user_id, reason=reason)
 
-    def emit_identity_bound(self, session: Session, reason: str) -> None:
-        """For the WeChat login: an identity was bound to this session's (new) user."""
-        self._emit("identity_bound", session.record, reason=reason)
+    def emit_identity_bound(self, record: SessionRecord | None, user_id: str, reason: str) -> None:
+        """For the WeChat login: an identity was bound to `user_id` (in the session `record`)."""
+        self._emit("identity_bound", record, user_id=user_id, reason=reason)
 
 
 class SessionManager(ManagerBase[Store]):

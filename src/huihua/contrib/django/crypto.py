@@ -1,8 +1,9 @@
-"""Encryption at rest for WeChat `session_key`s, keyed from Django's SECRET_KEY.
+"""Encryption at rest for WeChat `session_key`s in Django: huihua's one sealing (accounts.sealing,
+AES-256-GCM), keyed from Django's SECRET_KEY.
 
-Fernet (AES-128-CBC + HMAC-SHA256) under a key derived with HKDF-SHA256 from SECRET_KEY, so the
-database alone does not reveal a session_key. SECRET_KEY_FALLBACKS still decrypt, as Django's own
-signing does during a key rotation; new values always use the current key.
+SECRET_KEY seals; it and SECRET_KEY_FALLBACKS unseal, as Django's own signing does during a key
+rotation. Values sealed by earlier versions (Fernet, under HKDF(SECRET_KEY)) are still read, so an
+upgrade loses no stored key; the next login of that user replaces them with a sealed value.
 """
 
 from __future__ import annotations
@@ -14,27 +15,43 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from django.conf import settings
 
-_INFO = b"huihua.contrib.django: wechat session_key at rest"
+from ...accounts.sealing import SecretBox, UnsealError
+from ...config import Secret
+
+PURPOSE = "wechat-session-key"  # the service's purpose too: one sealing, one name for it
+_LEGACY_INFO = b"huihua.contrib.django: wechat session_key at rest"
 
 
-def _fernet(secret: str | bytes) -> Fernet:
-    raw = secret.encode() if isinstance(secret, str) else secret
-    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(raw)
-    return Fernet(base64.urlsafe_b64encode(key))
+def _secrets() -> list[str]:
+    return [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
 
 
-def _keys() -> MultiFernet:
-    secrets = [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]
-    return MultiFernet([_fernet(s) for s in secrets])
+def box() -> SecretBox:
+    """The SecretBox for session_keys under the current SECRET_KEY (read now: tests change it)."""
+    return SecretBox([Secret(s) for s in _secrets()], PURPOSE)
 
 
 def encrypt(plaintext: str) -> str:
-    return _keys().encrypt(plaintext.encode()).decode("ascii")
+    return box().seal(plaintext)
 
 
-def decrypt(ciphertext: str) -> str | None:
+def decrypt(sealed: str) -> str | None:
     """The plaintext, or None when no current or fallback key opens it."""
+    if sealed.startswith("v1."):
+        try:
+            return box().unseal(sealed)
+        except (UnsealError, ValueError):
+            return None
+    return _decrypt_legacy(sealed)
+
+
+def _legacy_fernet(secret: str) -> Fernet:
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_LEGACY_INFO).derive(secret.encode())
+    return Fernet(base64.urlsafe_b64encode(key))
+
+
+def _decrypt_legacy(token: str) -> str | None:
     try:
-        return _keys().decrypt(ciphertext.encode("ascii")).decode()
+        return MultiFernet([_legacy_fernet(s) for s in _secrets()]).decrypt(token.encode("ascii")).decode()
     except (InvalidToken, ValueError):
         return None

@@ -19,7 +19,7 @@ class WeChatIdentity(models.Model):
     appid = models.CharField(max_length=64)
     openid = models.CharField(max_length=128)
     unionid = models.CharField(max_length=128, blank=True, default="", db_index=True)
-    # Fernet ciphertext (crypto.py); never serialized, printed or sent to a client.
+    # Sealed (crypto.py, AES-GCM); never serialized, printed or sent to a client.
     session_key_encrypted = models.TextField(blank=True, default="", editable=False)
     bound = models.BooleanField(
         default=False, help_text="True once tied to an existing account by username and password."

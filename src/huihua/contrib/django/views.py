@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from ...accounts.wechat_login import OpenData, WeChatLoginError, check_idempotency_key
 from ...core.record import SessionRecord
-from ...wechat.errors import WeChatError, WeChatUnavailable
 from . import wechat
 from .conf import manager
 from .middleware import error_response, issue_token
@@ -25,7 +25,7 @@ from .models import WeChatIdentity
 
 V = TypeVar("V", bound=Callable[..., HttpResponse])
 
-IDENTITY_KEY = "_huihua_wechat_identity"  # the WeChatIdentity pk this session logged in with
+IDENTITY_KEY = wechat.IDENTITY_KEY
 
 
 def login_required_json(view: V) -> V:
@@ -86,47 +86,46 @@ def _signed_in(request: HttpRequest, user: Any, *, bound: bool) -> JsonResponse:
     return JsonResponse(body)
 
 
+def _refused(exc: WeChatLoginError) -> HttpResponse:
+    response = error_response(exc.status, exc.code, exc.message)
+    for name, value in exc.headers.items():
+        response[name] = value
+    return response
+
+
 @require_POST
 def wechat_login(request: HttpRequest) -> HttpResponse:
+    """The service's POST /v1/auth/wechat: the same idempotent exchange and the same errors."""
     body = _body(request)
     code = body.get("code") if body else None
-    if not isinstance(code, str) or not code:
+    if not isinstance(code, str) or not code or len(code) > 128:
         return error_response(400, "invalid_request", 'send {"code": <the wx.login code>}')
     try:
-        appid = wechat.wechat_settings()[0]
-        result = wechat.client().code2session(code)
-    except LookupError as exc:
-        return error_response(503, "wechat_unconfigured", str(exc))
-    except WeChatUnavailable as exc:
-        return error_response(503, exc.code, str(exc))
-    except WeChatError as exc:
-        return error_response(400, exc.code, str(exc))
-    identity = wechat.identity_for(appid, result.openid, result.session_key, result.unionid)
-    login(request, identity.user, backend="django.contrib.auth.backends.ModelBackend")
-    request.session[IDENTITY_KEY] = identity.pk
-    return _signed_in(request, identity.user, bound=identity.bound)
+        wechat.wechat_settings()
+        key = check_idempotency_key(request.headers.get("Idempotency-Key"))
+        open_data = OpenData.of(body or {})
+        flow = wechat.login_flows().exchange(code, idempotency_key=key, open_data=open_data)
+        outcome = wechat.perform(request, flow)
+    except WeChatLoginError as exc:
+        return _refused(exc)
+    return _signed_in(request, outcome.member.user, bound=outcome.member.bound)
 
 
 @require_POST
 @login_required_json
 def wechat_bind(request: HttpRequest) -> HttpResponse:
-    """Tie this session's WeChat identity to an existing account, proven by its password."""
-    identity = WeChatIdentity.objects.filter(pk=request.session.get(IDENTITY_KEY)).first()
-    if identity is None or identity.user_id != request.user.pk:  # type: ignore[attr-defined]
-        return error_response(403, "not_a_wechat_session", "log in with WeChat first")
+    """Tie this session's WeChat identity to an existing account, proven by its (throttled)
+    password; the placeholder user is deactivated once merged."""
     body = _body(request) or {}
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         return error_response(400, "invalid_request", 'send {"username", "password"}')
-    user = authenticate(request, username=username, password=password)
-    if user is None:
-        return error_response(401, "invalid_credentials", "wrong username or password")
-    identity.user = user
-    identity.bound = True
-    identity.save(update_fields=["user", "bound", "updated_at"])
-    login(request, user)  # another user: Django flushes, and the session gets a new token
-    request.session[IDENTITY_KEY] = identity.pk
-    return _signed_in(request, user, bound=True)
+    try:
+        flow = wechat.login_flows().bind(wechat.member_of(request.user), username, password)
+        outcome = wechat.perform(request, flow)
+    except WeChatLoginError as exc:
+        return _refused(exc)
+    return _signed_in(request, outcome.member.user, bound=True)
 
 
 @require_POST
