@@ -306,3 +306,17 @@ async def test_binding_emits_identity_bound_and_retires_the_placeholder(
     assert any(e.startswith("session identity_bound") and f"user={alice['id']}" in e for e in events), events
     placeholder = await world.app.state.huihua.accounts.get(login["user"]["id"])
     assert placeholder is not None and placeholder.disabled
+
+
+@pytest.mark.parametrize("fault", [pytest.param({"errcode": 45011}, id="rate-limited"),
+                                   pytest.param({"errcode": -1, "times": 3}, id="busy")])  # fmt: skip
+async def test_a_transient_failure_lets_the_same_attempt_retry(
+    world: WeChatWorld, fault: dict[str, int]
+) -> None:
+    code, _ = await world.code()
+    key = {"Idempotency-Key": "transient-key-" + "d" * 16}
+    await world.emulator.post("/_emulator/faults", json={"path": "/sns/jscode2session", "times": 1, **fault})
+    failed = await world.service().post("/v1/auth/wechat", json={"code": code}, headers=key)
+    assert failed.status_code in (429, 503), failed.text
+    retried = await world.service().post("/v1/auth/wechat", json={"code": code}, headers=key)
+    assert retried.status_code == 200, retried.text

@@ -1,12 +1,12 @@
 """The WeChat login use case, for any framework: code -> code2Session -> user -> session, once.
 
 The use case is written once, as generator *flows* (httpx's `auth_flow` idea): a flow yields
-operations and receives their results; `run` (sync: Django) and `arun` (async: the service)
-perform them. An operation is a `Call` on one of three targets the framework hands in:
+operations and receives their results; `flow.run` (sync: Django) and `flow.arun` (async: the
+service) perform them. An operation is a call on one of three targets the framework hands in:
 
     "wechat"     the WeChat client (WeChatClient / AsyncWeChatClient)
     "store"      the session store's key-value space, shared by every worker (Store / AsyncStore)
-    "directory"  the framework's users, identities and sessions (WeChatDirectory / Async…)
+    "directory"  the framework's users, identities and sessions (`wechat_directory`)
 
 So the decisions (the idempotent exchange, find-or-create, what may be bound, which errors) exist
 once, and a framework only says how to find a user or start a session.
@@ -31,28 +31,40 @@ import hashlib
 import hmac
 import json
 import re
-import time
-from collections.abc import Generator, Mapping
-from dataclasses import dataclass, field
-from typing import Any, Generic, Literal, Protocol, TypeVar
-
-import anyio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from ..core.clock import Clock
 from ..core.errors import HuihuaError
 from ..wechat import errors as wx
 from ..wechat.crypto import decrypt_data, verify_raw_signature
+from .flow import Flow, Sleep, arun, call, run
 from .sealing import SecretBox
+from .wechat_directory import AsyncWeChatDirectory, Member, Outcome, WeChatDirectory
 
-T = TypeVar("T")
-S = TypeVar("S")
-S_co = TypeVar("S_co", covariant=True)
+__all__ = [
+    "AsyncWeChatDirectory",
+    "Flow",
+    "Member",
+    "OpenData",
+    "Outcome",
+    "WeChatDirectory",
+    "WeChatLogin",
+    "WeChatLoginError",
+    "arun",
+    "check_idempotency_key",
+    "error_for",
+    "run",
+]
+
 
 CODE_LIFETIME = 300.0  # a wx.login code lives 5 minutes: so does what we remember of it
 CLAIM_TTL = 30.0  # a claim whose holder died frees itself
 WAIT_STEP, WAITS = 0.05, 100  # a concurrent duplicate waits up to ~5 s for the first
 IDEMPOTENCY_KEY = re.compile(r"\A[A-Za-z0-9._~+/=:-]{16,128}\Z")
 _SIGNATURE = re.compile(r"\A[0-9a-fA-F]{40}\Z")
+_TRANSIENT = frozenset({"wechat_unavailable", "wechat_rate_limited"})  # a retry may pass: release
 
 
 # -- errors ------------------------------------------------------------------------------------
@@ -115,24 +127,6 @@ def check_idempotency_key(value: str | None) -> str | None:
     return value
 
 
-# -- what the use case works with ----------------------------------------------------------------
-@dataclass(frozen=True)
-class Member:
-    """A user as the use case sees it; `user` is the framework's own object, for its answer."""
-
-    id: str
-    bound: bool  # has a login of its own (username and password), not a WeChat-only placeholder
-    active: bool
-    user: Any = field(default=None, compare=False, repr=False)
-
-
-@dataclass(frozen=True)
-class Outcome(Generic[S]):
-    member: Member
-    session: S  # the framework's session object
-    token: str = field(repr=False)
-
-
 @dataclass(frozen=True)
 class OpenData:
     """What wx.getUserInfo hands the mini program, sent along with the code."""
@@ -184,135 +178,6 @@ class OpenData:
         return dict(profile)
 
 
-class WeChatDirectory(Protocol[S_co]):
-    """The framework's side, synchronous (Django). Methods may raise WeChatLoginError."""
-
-    def find_member(self, openid: str) -> Member | None:
-        """The user this app's `openid` is tied to, or None."""
-
-    def create_member(self, openid: str) -> Member:
-        """A new WeChat-only user (no password) for `openid`."""
-
-    def save_identity(
-        self,
-        member: Member,
-        openid: str,
-        unionid: str | None,
-        sealed_key: str,
-        profile: dict[str, Any] | None,
-    ) -> Member:
-        """Tie (appid, openid) to `member` unless a parallel first login tied it already; keep the
-        sealed session_key (and the profile); the member the identity belongs to now."""
-
-    def start_session(self, member: Member) -> tuple[S_co, str]:
-        """Log `member` in on this request: the session and its token."""
-
-    def resume(self, token: str, member_id: str) -> tuple[Member, S_co] | None:
-        """The live session of `token` if it still belongs to an active `member_id`, made this
-        request's; None when it ended meanwhile."""
-
-    def identity_of(self, member_id: str) -> str | None:
-        """The openid of this app tied to `member_id`, or None."""
-
-    def authenticate(self, username: str, password: str) -> Member:
-        """The account, after a throttled password check (403 invalid_credentials, 429)."""
-
-    def move_identity(self, openid: str, target: Member) -> None: ...
-
-    def rotate_session(self, target: Member) -> tuple[S_co, str]:
-        """This request's session, rotated (and moved to `target` if it is another user)."""
-
-    def retire(self, placeholder: Member, *, bound_to: Member) -> None:
-        """End the merged placeholder: revoke its sessions, deactivate it, emit identity_bound."""
-
-
-class AsyncWeChatDirectory(Protocol[S_co]):
-    """The same, awaitable (the service)."""
-
-    async def find_member(self, openid: str) -> Member | None: ...
-    async def create_member(self, openid: str) -> Member: ...
-    async def save_identity(
-        self,
-        member: Member,
-        openid: str,
-        unionid: str | None,
-        sealed_key: str,
-        profile: dict[str, Any] | None,
-    ) -> Member: ...
-    async def start_session(self, member: Member) -> tuple[S_co, str]: ...
-    async def resume(self, token: str, member_id: str) -> tuple[Member, S_co] | None: ...
-    async def identity_of(self, member_id: str) -> str | None: ...
-    async def authenticate(self, username: str, password: str) -> Member: ...
-    async def move_identity(self, openid: str, target: Member) -> None: ...
-    async def rotate_session(self, target: Member) -> tuple[S_co, str]: ...
-    async def retire(self, placeholder: Member, *, bound_to: Member) -> None: ...
-
-
-# -- operations ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Call:
-    target: Literal["wechat", "store", "directory"]
-    method: str
-    args: tuple[Any, ...] = ()
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class Sleep:
-    seconds: float
-
-
-Flow = Generator[Call | Sleep, Any, T]
-
-
-def _directory(method: str, *args: Any, **kwargs: Any) -> Call:
-    return Call("directory", method, args, kwargs)
-
-
-def _store(method: str, *args: Any, **kwargs: Any) -> Call:
-    return Call("store", method, args, kwargs)
-
-
-def run(flow: Flow[T], *, wechat: Any, store: Any, directory: Any) -> T:
-    """Drive `flow` with synchronous targets (WeChatClient, Store, WeChatDirectory)."""
-    targets = {"wechat": wechat, "store": store, "directory": directory}
-    result: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            op = flow.throw(error) if error is not None else flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        result, error = None, None
-        try:
-            if isinstance(op, Sleep):
-                time.sleep(op.seconds)
-            else:
-                result = getattr(targets[op.target], op.method)(*op.args, **op.kwargs)
-        except Exception as exc:  # the flow decides: it may release its claim, or not catch it
-            error = exc
-
-
-async def arun(flow: Flow[T], *, wechat: Any, store: Any, directory: Any) -> T:
-    """Drive `flow` with asynchronous targets (AsyncWeChatClient, AsyncStore, AsyncWeChatDirectory)."""
-    targets = {"wechat": wechat, "store": store, "directory": directory}
-    result: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            op = flow.throw(error) if error is not None else flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        result, error = None, None
-        try:
-            if isinstance(op, Sleep):
-                await anyio.sleep(op.seconds)
-            else:
-                result = await getattr(targets[op.target], op.method)(*op.args, **op.kwargs)
-        except Exception as exc:
-            error = exc
-
-
 # -- the use case --------------------------------------------------------------------------------
 class WeChatLogin:
     """The flows of WeChat login for one mini program (`appid`); `box` seals what is kept."""
@@ -338,9 +203,9 @@ class WeChatLogin:
         pending = json.dumps({"state": "pending", "caller": caller})
         for _ in range(WAITS):
             now = self.clock.now()
-            if (yield _store("kv_set", key, pending, now=now, ttl=CLAIM_TTL, only_if_absent=True)):
+            if (yield call("store", "kv_set", key, pending, now=now, ttl=CLAIM_TTL, only_if_absent=True)):
                 break
-            remembered = yield _store("kv_get", key, now=now)
+            remembered = yield call("store", "kv_get", key, now=now)
             if remembered is None:
                 continue  # the claim just ended: try to take it
             entry = json.loads(remembered)
@@ -354,42 +219,46 @@ class WeChatLogin:
         try:
             outcome = yield from self._exchange(code, open_data)
         except WeChatLoginError as exc:
-            if exc.code != "wechat_unavailable":  # definitive: the same answer for a retry
+            if exc.code not in _TRANSIENT:  # definitive: the same answer for a retry
                 failed = {"state": "failed", "caller": caller, "status": exc.status, "code": exc.code,
                           "message": exc.message}  # fmt: skip
-                yield _store("kv_set", key, json.dumps(failed), now=self.clock.now(), ttl=CODE_LIFETIME)
+                yield call(
+                    "store", "kv_set", key, json.dumps(failed), now=self.clock.now(), ttl=CODE_LIFETIME
+                )
             else:
-                yield _store("kv_delete", key, if_value=pending)
+                yield call("store", "kv_delete", key, if_value=pending)
             raise
         except BaseException:
-            yield _store("kv_delete", key, if_value=pending)
+            yield call("store", "kv_delete", key, if_value=pending)
             raise
         sealed = self.box.seal(json.dumps({"token": outcome.token, "member": outcome.member.id}))
         done = json.dumps({"state": "done", "caller": caller, "sealed": sealed})
-        yield _store("kv_set", key, done, now=self.clock.now(), ttl=CODE_LIFETIME)
+        yield call("store", "kv_set", key, done, now=self.clock.now(), ttl=CODE_LIFETIME)
         return outcome
 
     def _exchange(self, code: str, open_data: OpenData | None) -> Flow[Outcome[Any]]:
         try:
-            result = yield Call("wechat", "code2session", (code,))
+            result = yield call("wechat", "code2session", code)
         except wx.WeChatError as exc:
             raise error_for(exc) from exc
         profile = open_data.profile(result.session_key, self.appid) if open_data else None
-        member = yield _directory("find_member", result.openid)
+        member = yield call("directory", "find_member", result.openid)
         if member is None:
-            member = yield _directory("create_member", result.openid)
+            member = yield call("directory", "create_member", result.openid)
         if not member.active:
             raise WeChatLoginError(403, "user_disabled", "this account is disabled")
         sealed_key = self.box.seal(result.session_key)
-        member = yield _directory("save_identity", member, result.openid, result.unionid, sealed_key, profile)
-        session, token = yield _directory("start_session", member)
+        member = yield call(
+            "directory", "save_identity", member, result.openid, result.unionid, sealed_key, profile
+        )
+        session, token = yield call("directory", "start_session", member)
         return Outcome(member, session, token)
 
     def _replay(self, entry: dict[str, Any]) -> Flow[Outcome[Any]]:
         if entry["state"] == "failed":
             raise WeChatLoginError(entry["status"], entry["code"], entry["message"])
         inner = json.loads(self.box.unseal(entry["sealed"]))
-        resumed = yield _directory("resume", inner["token"], inner["member"])
+        resumed = yield call("directory", "resume", inner["token"], inner["member"])
         if resumed is None:  # logged out (or the user disabled) since: not a way back in
             raise code_used()
         member, session = resumed
@@ -398,30 +267,30 @@ class WeChatLogin:
     def bind(self, member: Member, username: str, password: str) -> Flow[Outcome[Any]]:
         """Tie the WeChat identity of `member` (this session's user) to the password account
         `username`, rotate the session to it, and retire the placeholder user."""
-        openid = yield _directory("identity_of", member.id)
+        openid = yield call("directory", "identity_of", member.id)
         if openid is None:
             raise WeChatLoginError(409, "not_a_wechat_session", "log in with WeChat before binding")
-        target = yield _directory("authenticate", username, password)
+        target = yield call("directory", "authenticate", username, password)
         if target.id != member.id:
             if member.bound:
                 raise WeChatLoginError(
                     409, "wechat_already_bound", "this WeChat user is already bound to an account"
                 )
-            if (yield _directory("identity_of", target.id)) is not None:
+            if (yield call("directory", "identity_of", target.id)) is not None:
                 raise WeChatLoginError(
                     409, "account_already_bound", "that account is bound to another WeChat user"
                 )
-            yield _directory("move_identity", openid, target)
-        session, token = yield _directory("rotate_session", target)
+            yield call("directory", "move_identity", openid, target)
+        session, token = yield call("directory", "rotate_session", target)
         if target.id != member.id:
-            yield _directory("retire", member, bound_to=target)
+            yield call("directory", "retire", member, bound_to=target)
         return Outcome(target, session, token)
 
     def phone_number(self, member: Member, code: str) -> Flow[str]:
         """The phone number behind a getPhoneNumber `code`, checked against member's openid."""
-        openid = yield _directory("identity_of", member.id)
+        openid = yield call("directory", "identity_of", member.id)
         try:
-            info = yield Call("wechat", "get_phone_number", (code, openid))
+            info = yield call("wechat", "get_phone_number", code, openid)
         except wx.WeChatError as exc:
             raise error_for(exc) from exc
         return str(info.phone_number)

@@ -1,0 +1,77 @@
+"""Flows: a use case written once as a generator, driven by a sync and an async driver.
+
+A flow yields `Call(target, method, args)` and `Sleep(seconds)` and receives their results (or has
+the exception raised at its `yield`, so it may clean up). `run` performs them on synchronous
+targets (Django), `arun` awaits them on asynchronous ones (the service): the same decisions, two
+thin drivers, as httpx drives `Auth.auth_flow`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Generator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+import anyio
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Call:
+    target: str  # a keyword of run/arun: "wechat", "store", "directory"
+    method: str
+    args: tuple[Any, ...] = ()
+    kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Sleep:
+    seconds: float
+
+
+Flow = Generator[Call | Sleep, Any, T]
+
+
+def call(target: str, method: str, *args: Any, **kwargs: Any) -> Call:
+    """`yield call("store", "kv_get", key, now=now)`: the result of `store.kv_get(key, now=now)`."""
+    return Call(target, method, args, kwargs)
+
+
+def run(flow: Flow[T], **targets: Any) -> T:
+    """Drive `flow`, calling the synchronous `targets` by name (wechat=, store=, directory=)."""
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = flow.throw(error) if error is not None else flow.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        result, error = None, None
+        try:
+            if isinstance(op, Sleep):
+                time.sleep(op.seconds)
+            else:
+                result = getattr(targets[op.target], op.method)(*op.args, **op.kwargs)
+        except Exception as exc:  # the flow decides: it may release its claim, or not catch it
+            error = exc
+
+
+async def arun(flow: Flow[T], **targets: Any) -> T:
+    """Drive `flow`, awaiting the asynchronous `targets` by name."""
+    result: Any = None
+    error: BaseException | None = None
+    while True:
+        try:
+            op = flow.throw(error) if error is not None else flow.send(result)
+        except StopIteration as stop:
+            return stop.value  # type: ignore[no-any-return]
+        result, error = None, None
+        try:
+            if isinstance(op, Sleep):
+                await anyio.sleep(op.seconds)
+            else:
+                result = await getattr(targets[op.target], op.method)(*op.args, **op.kwargs)
+        except Exception as exc:
+            error = exc
