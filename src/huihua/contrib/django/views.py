@@ -7,6 +7,7 @@ get their new token in the `token` field (the middleware adds `X-Session-Token`)
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import wraps
@@ -26,6 +27,7 @@ from .models import WeChatIdentity
 V = TypeVar("V", bound=Callable[..., HttpResponse])
 
 IDENTITY_KEY = wechat.IDENTITY_KEY
+_CODE = re.compile(r"\A[\x21-\x7e]{1,128}\Z")
 
 
 def login_required_json(view: V) -> V:
@@ -98,7 +100,7 @@ def wechat_login(request: HttpRequest) -> HttpResponse:
     """The service's POST /v1/auth/wechat: the same idempotent exchange and the same errors."""
     body = _body(request)
     code = body.get("code") if body else None
-    if not isinstance(code, str) or not code or len(code) > 128:
+    if not isinstance(code, str) or not _CODE.match(code):  # as the service's schema checks it
         return error_response(400, "invalid_request", 'send {"code": <the wx.login code>}')
     try:
         wechat.wechat_settings()
