@@ -13,7 +13,7 @@ from ..accounts.sealing import SecretBox
 from ..accounts.service import Accounts
 from ..accounts.users import User
 from ..accounts.wechat_identities import WeChatIdentities, WeChatIdentity
-from ..accounts.wechat_login import Flow, Member, WeChatLogin, arun
+from ..accounts.wechat_login import AsyncWeChatDirectory, Flow, Member, WeChatLogin, arun
 from ..config import Settings
 from ..core.async_manager import AsyncSessionManager
 from ..core.errors import SessionInvalid
@@ -62,7 +62,7 @@ class ServiceWeChat:
         return cls(make_client, WeChatLogin(appid=appid, box=box, clock=manager.clock), accounts)
 
     async def run(self, flow: Flow[Any], svc: Services, ctx: SessionContext) -> Any:
-        directory = ServiceDirectory(self, svc, ctx)
+        directory: AsyncWeChatDirectory[Session] = ServiceDirectory(self, svc, ctx)  # mypy checks it
         return await arun(flow, wechat=self.client, store=svc.manager.store, directory=directory)
 
     async def aclose(self) -> None:

@@ -17,7 +17,7 @@ from django.contrib.auth import get_user_model, login
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
-from ...accounts.wechat_login import Flow, Member, WeChatLogin, WeChatLoginError, run
+from ...accounts.wechat_login import Flow, Member, WeChatDirectory, WeChatLogin, WeChatLoginError, run
 from ...wechat.client import DEFAULT_API_BASE, WeChatClient
 from . import crypto
 from .conf import manager
@@ -60,7 +60,7 @@ def login_flows() -> WeChatLogin:
 
 def perform(request: HttpRequest, flow: Flow[T]) -> T:
     """Run a flow of the use case for this request (WeChatLoginError for its refusals)."""
-    directory = DjangoDirectory(request, wechat_settings()[0])
+    directory: WeChatDirectory[Any] = DjangoDirectory(request, wechat_settings()[0])  # mypy checks it
     return run(flow, wechat=client(), store=manager().store, directory=directory)
 
 
