@@ -7,13 +7,14 @@ import os
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from .config import Settings, masked_url
+from .config import ConfigError, Settings, masked_url
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)  # no wrapping in logs
 EMULATOR_APPID = "wx1234567890abcdef"
@@ -21,13 +22,16 @@ EMULATOR_SECRET = "huihua-emulator-secret"  # noqa: S105 - the emulator's public
 
 
 def _settings(**overrides: Any) -> Settings:
-    return Settings.from_env(**overrides)
+    try:
+        return Settings.from_env(**overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
 
 
-def _fail(message: str, hint: str | None = None) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+def _fail(message: str, hint: str | None = None) -> NoReturn:
+    console.print(f"[bold red]error:[/] {escape(message)}")
     if hint:
-        console.print(f"  [dim]{hint}[/]")
+        console.print(f"  [dim]{escape(hint)}[/]")
     sys.exit(2)
 
 
@@ -68,10 +72,11 @@ def serve(
     if database:
         os.environ["HUIHUA_DATABASE"] = database
     if with_emulator:
-        _start_emulator_thread(host, emulator_port)
+        # loopback only, whatever --host is: its control API mints login codes for any openid
+        _start_emulator_thread("127.0.0.1", emulator_port)
         os.environ.setdefault("HUIHUA_WECHAT_APPID", EMULATOR_APPID)
         os.environ.setdefault("HUIHUA_WECHAT_SECRET", EMULATOR_SECRET)
-        os.environ["HUIHUA_WECHAT_API_BASE"] = f"http://{host}:{emulator_port}"
+        os.environ["HUIHUA_WECHAT_API_BASE"] = f"http://127.0.0.1:{emulator_port}"
     settings = _settings().with_secret_key()  # generate the key once, before workers race for it
     try:
         from .http.app import create_app
@@ -101,6 +106,9 @@ def serve(
         factory=isinstance(app, str),
         log_level=log_level,
         access_log=False,
+        # forwarded headers are huihua's to judge (HUIHUA_TRUST_PROXY), never uvicorn's
+        proxy_headers=False,
+        forwarded_allow_ips="",
     )
 
 
@@ -110,7 +118,14 @@ def _start_emulator_thread(host: str, port: int) -> None:
     from .wechat.emulator import create_app as create_emulator
 
     server = uvicorn.Server(
-        uvicorn.Config(create_emulator(), host=host, port=port, log_level="warning", access_log=False)
+        uvicorn.Config(
+            create_emulator(),
+            host=host,
+            port=port,
+            log_level="warning",
+            access_log=False,
+            proxy_headers=False,
+        )
     )
     threading.Thread(target=server.run, name="huihua-emulator", daemon=True).start()
     for _ in range(100):

@@ -8,7 +8,12 @@ HUIHUA_SERVICE_KEY      X-Service-Key for /v1/introspect and /v1/admin; unset: r
 HUIHUA_WECHAT_APPID, HUIHUA_WECHAT_SECRET, HUIHUA_WECHAT_API_BASE
 HUIHUA_ALLOWED_ORIGINS  comma-separated origins allowed for cookie-authenticated writes
 HUIHUA_MAX_DATA_BYTES   session data cap (65536)
-HUIHUA_TRUST_PROXY      1: take the client IP from X-Forwarded-For (behind a proxy you run)
+HUIHUA_TRUST_PROXY      your reverse proxies' addresses or networks, comma-separated
+                        (`127.0.0.1,10.0.0.0/8`): only from those peers are X-Forwarded-For (the
+                        rightmost hop not in the list is the client) and X-Forwarded-Proto
+                        believed; unset: every forwarded header is ignored
+HUIHUA_COOKIE_SECURE    1: always `__Host-sid; Secure` cookies; 0: never (plain-HTTP development);
+                        unset: Secure when the request is HTTPS (as seen through trusted proxies)
     HUIHUA_WECHAT_LOGINS_PER_IP_MINUTE  WeChat login attempts per client IP a minute (600)
     HUIHUA_ANONYMOUS_SESSIONS_PER_IP_MINUTE  visitor sessions one client IP may create a minute (600)
 HUIHUA_CONFIG           a TOML file with the same names in lower case, without the prefix
@@ -25,8 +30,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .core.addresses import Network, parse_networks
+
 DEFAULT_STORE = "sqlite:///./huihua.db"
 DEFAULT_WECHAT_API_BASE = "https://api.weixin.qq.com"
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names it and says what to do (one line)."""
 
 
 class Secret:
@@ -76,13 +87,16 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     max_data_bytes: int = 64 * 1024
     max_body_bytes: int = 256 * 1024
-    trust_proxy: bool = False
+    trust_proxy: tuple[Network, ...] = ()  # the reverse proxies whose forwarded headers count
     cookie_secure: bool | None = None  # None: Secure and __Host- when the request is HTTPS
     sweep_interval: float = 60.0
     # per client IP; generous because mobile carriers put many phones behind one address (CGNAT)
     wechat_logins_per_ip_minute: int = 600
     anonymous_sessions_per_ip_minute: int = 600  # S10: a visitor flood cannot fill the store
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:  # also from code: Settings(trust_proxy="10.0.0.0/8") is parsed
+        object.__setattr__(self, "trust_proxy", _proxies(self.trust_proxy))
 
     @property
     def database_url(self) -> str:
@@ -122,7 +136,16 @@ class Settings:
             if value is not None and value != "":
                 raw[f.name] = value
         raw.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**{k: _coerce(k, v) for k, v in raw.items() if k in _FIELD_NAMES})
+        coerced = {}
+        for k, v in raw.items():
+            if k in _FIELD_NAMES:
+                try:
+                    coerced[k] = _coerce(k, v)
+                except ConfigError:
+                    raise
+                except ValueError as exc:
+                    raise ConfigError(f"HUIHUA_{k.upper()}: {exc}") from None
+        return cls(**coerced)
 
 
 _FIELD_NAMES = {f.name for f in fields(Settings)}
@@ -149,6 +172,29 @@ def _coerce(name: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per kin
         return int(value)
     if name == "sweep_interval":
         return float(value)
-    if name in ("trust_proxy", "cookie_secure"):
+    if name == "trust_proxy":
+        return _proxies(value)
+    if name == "cookie_secure":
         return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
     return value
+
+
+def _proxies(value: Any) -> tuple[Network, ...]:
+    """HUIHUA_TRUST_PROXY: addresses or networks. The old boolean is refused rather than read as
+    "trust every peer", which would let any client write its own address."""
+    if value is False or (
+        isinstance(value, str) and value.strip().lower() in ("", "0", "false", "no", "off")
+    ):
+        return ()
+    if value is True or (isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on")):
+        raise ConfigError(
+            "HUIHUA_TRUST_PROXY no longer takes a yes/no: list your reverse proxies' addresses or "
+            "networks, e.g. HUIHUA_TRUST_PROXY=127.0.0.1 or 127.0.0.1,10.0.0.0/8"
+        )
+    try:
+        return parse_networks(_split(value))
+    except ValueError as exc:
+        raise ConfigError(
+            f"HUIHUA_TRUST_PROXY: {exc}; list your reverse proxies' addresses or networks, "
+            "comma-separated, e.g. 127.0.0.1,10.0.0.0/8"
+        ) from None

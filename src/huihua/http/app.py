@@ -23,6 +23,7 @@ from .errors import install_error_handlers
 from .metrics import Metrics, RequestMetricsMiddleware, TimedStore
 from .middleware import BodyLimitMiddleware, MethodOverrideMiddleware, SessionMiddleware
 from .pages import router as pages_router
+from .proxies import TrustedProxyMiddleware
 from .routes import auth, health, service, sessions
 from .services import Services
 
@@ -94,6 +95,8 @@ def create_app(
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MethodOverrideMiddleware)  # outside the session middleware: CSRF sees the real method
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    if settings.trust_proxy:  # outermost: everything inside sees the forwarded client and scheme
+        app.add_middleware(TrustedProxyMiddleware, proxies=settings.trust_proxy)
     return app
 
 
