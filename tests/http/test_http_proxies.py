@@ -6,6 +6,7 @@ from __future__ import annotations
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -163,3 +164,33 @@ def test_invalid_trust_proxy_refused_at_start(tmp_path: Path, value: str) -> Non
     assert "Traceback" not in out
     assert len(out.splitlines()) == 1, out
     assert "HUIHUA_TRUST_PROXY" in out and "127.0.0.1" in out
+
+
+@pytest.fixture
+def cheap_argon(monkeypatch: pytest.MonkeyPatch) -> None:
+    from argon2 import PasswordHasher, Type
+
+    from huihua.accounts import passwords
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, type=Type.ID)
+    monkeypatch.setattr(passwords, "_hasher", cheap)
+    monkeypatch.setattr(passwords, "_DUMMY_HASH", cheap.hash("dummy"))
+
+
+@pytest.mark.anyio
+@pytest.mark.usefixtures("cheap_argon")
+async def test_password_spraying_from_one_ipv6_64_is_one_ip(make_app: Callable[..., Any]) -> None:
+    """The per-IP login limit (100 failures in 15 min), sprayed over many accounts, each guess from
+    a new address of the attacker's own /64."""
+    app = make_app(trust_proxy="127.0.0.1")
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver") as c:
+        codes = []
+        for n in range(101):
+            r = await c.post("/v1/auth/login", json={"username": f"user{n}", "password": "guess"},
+                             headers={"X-Session-Transport": "header",
+                                      "X-Forwarded-For": f"2001:db8:7:7::{n + 1:x}"})  # fmt: skip
+            codes.append(r.status_code)
+        assert codes[:100] == [401] * 100 and codes[100] == 429
+        r = await c.post("/v1/auth/login", json={"username": "user0", "password": "guess"},
+                         headers={"X-Session-Transport": "header", "X-Forwarded-For": "2001:db8:7:8::1"})  # fmt: skip
+        assert r.status_code == 401  # another /64 is another client
