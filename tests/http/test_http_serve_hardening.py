@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 
@@ -49,3 +50,49 @@ def test_serve_emulator_listens_on_loopback_only(serve: Serve) -> None:
     r = httpx.post(f"{server.url}/v1/auth/wechat", json={"code": code},
                    headers={"X-Session-Transport": "header"})  # fmt: skip
     assert r.status_code == 200, r.text
+
+
+# -- JSON bodies: malformed or deeper than 32 levels is a 400 on every route ------------------------
+def nested(levels: int) -> str:
+    """A JSON body for PATCH /v1/session/data nesting `levels` levels in all."""
+    assert levels >= 3
+    inner = "[" * (levels - 2) + "1" + "]" * (levels - 2)
+    return '{"set": {"deep": ' + inner + "}}"
+
+
+def test_json_nesting_is_capped_at_32_levels(serve: Serve) -> None:
+    server = serve()
+    with httpx.Client(base_url=server.url, headers={"X-Session-Transport": "header",
+                                                    "Content-Type": "application/json"}) as c:  # fmt: skip
+        r = c.patch("/v1/session/data", content=nested(32))
+        assert r.status_code == 200, r.text
+        token = r.json()["token"]
+        r = c.patch("/v1/session/data", content=nested(33), headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 400 and r.json()["error"]["code"] == "json_too_deep"
+        for path in (
+            "/v1/auth/login",
+            "/v1/accounts",
+            "/v1/session/data",
+            "/v1/introspect",
+            "/v1/auth/logout",
+        ):
+            for body in ("[" * 10_000 + "]" * 10_000, '{"a":' * 10_000 + "1" + "}" * 10_000):
+                r = c.request("PATCH" if path == "/v1/session/data" else "POST", path, content=body)
+                assert r.status_code == 400, (path, r.text)
+                assert r.json()["error"]["code"] == "json_too_deep"
+                assert "32" in r.json()["error"]["message"]
+        # the stored data is still the 32-level one
+        r = c.get("/v1/session/data", headers={"Authorization": f"Bearer {token}"})
+        assert r.json()["data"]["deep"] == json.loads(nested(32))["set"]["deep"]
+    assert "Traceback" not in server.log()
+
+
+def test_malformed_json_is_a_400(serve: Serve) -> None:
+    server = serve()
+    for body in (b"{bad", b'{"username": "a",}', b"\xff\xfe{", b'{"a": 1} trailing'):
+        for path in ("/v1/auth/login", "/v1/accounts", "/v1/session/data"):
+            r = httpx.request("PATCH" if path == "/v1/session/data" else "POST", f"{server.url}{path}", content=body,
+                              headers={"Content-Type": "application/json", "X-Session-Transport": "header"})  # fmt: skip
+            assert r.status_code == 400, (path, body, r.text)
+            assert r.json()["error"]["code"] == "invalid_json"
+            assert r.json()["error"]["message"].startswith("the request body is not valid JSON")

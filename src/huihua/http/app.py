@@ -20,6 +20,7 @@ from ..core.store import AsyncStore
 from ..core.sweeper import AsyncSweeper
 from ..stores import async_store_from_url
 from .errors import install_error_handlers
+from .json_body import JsonBodyMiddleware
 from .metrics import Metrics, RequestMetricsMiddleware, TimedStore
 from .middleware import BodyLimitMiddleware, MethodOverrideMiddleware, SessionMiddleware
 from .pages import router as pages_router
@@ -92,6 +93,7 @@ def create_app(
 
         app.include_router(wechat.router)
     app.add_middleware(SessionMiddleware, manager=lambda: manager, settings=settings)
+    app.add_middleware(JsonBodyMiddleware)  # inside the body limit: it buffers a bounded body
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MethodOverrideMiddleware)  # outside the session middleware: CSRF sees the real method
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
