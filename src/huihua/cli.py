@@ -77,7 +77,10 @@ def serve(
         os.environ.setdefault("HUIHUA_WECHAT_APPID", EMULATOR_APPID)
         os.environ.setdefault("HUIHUA_WECHAT_SECRET", EMULATOR_SECRET)
         os.environ["HUIHUA_WECHAT_API_BASE"] = f"http://127.0.0.1:{emulator_port}"
-    settings = _settings().with_secret_key()  # generate the key once, before workers race for it
+    try:
+        settings = _settings().with_secret_key()  # generate the key once, before workers race for it
+    except ConfigError as exc:
+        _fail(str(exc))
     try:
         from .http.app import create_app
 

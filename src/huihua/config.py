@@ -2,8 +2,9 @@
 
 HUIHUA_STORE            session store URL             sqlite:///./huihua.db
 HUIHUA_DATABASE         accounts database URL         the store's SQLite file (else ./huihua.db)
-HUIHUA_SECRET_KEY       comma-separated; the first encrypts, all decrypt (rotation)
-                        default: generated once into huihua.secret beside the database
+HUIHUA_SECRET_KEY       comma-separated; the first encrypts, all decrypt (rotation); each at
+                        least 32 characters. default: generated once into huihua.secret (mode
+                        0600) beside the database
 HUIHUA_SERVICE_KEY      X-Service-Key for /v1/introspect and /v1/admin; unset: routes off
 HUIHUA_WECHAT_APPID, HUIHUA_WECHAT_SECRET, HUIHUA_WECHAT_API_BASE
 HUIHUA_ALLOWED_ORIGINS  comma-separated origins allowed for cookie-authenticated writes
@@ -31,9 +32,12 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .core.addresses import Network, parse_networks
+from .core.files import write_private_once
 
 DEFAULT_STORE = "sqlite:///./huihua.db"
 DEFAULT_WECHAT_API_BASE = "https://api.weixin.qq.com"
+MIN_SECRET_CHARS = 32  # token_urlsafe(32) gives 43; anything shorter was typed by hand
+GENERATE_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'  # noqa: S105 - advice
 
 
 class ConfigError(ValueError):
@@ -110,20 +114,31 @@ class Settings:
 
     def with_secret_key(self) -> Settings:
         """Fill in the secret key: the configured one, or one generated once and kept in
-        `huihua.secret` beside the SQLite database (mode 0600)."""
+        `huihua.secret` beside the SQLite database (mode 0600). A key shorter than 32
+        characters is refused (ConfigError): it would be guessable."""
         if self.secret_key:
+            if short := [k for k in self.secret_key if len(k.reveal()) < MIN_SECRET_CHARS]:
+                raise ConfigError(
+                    f"HUIHUA_SECRET_KEY: every key needs at least {MIN_SECRET_CHARS} characters "
+                    f"(one has {len(short[0].reveal())}); generate one with: {GENERATE_SECRET}"
+                )
             return self
         from .stores import _sqlite_path
 
         db = self.database_url
         folder = Path(_sqlite_path(db)[0]).parent if db.startswith("sqlite") else Path(".")
         path = folder / "huihua.secret"
-        if not path.exists():
+        if path.exists():
+            text = path.read_text().strip()
+        else:
             folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_urlsafe(32))
-        return replace(self, secret_key=(Secret(path.read_text().strip()),))
+            text = write_private_once(path, secrets.token_urlsafe(32)).strip()
+        if len(text) < MIN_SECRET_CHARS:
+            raise ConfigError(
+                f"{path} holds {'no' if not text else 'a short'} secret ({len(text)} characters, at least "
+                f"{MIN_SECRET_CHARS}): write a new one with: {GENERATE_SECRET} > {path}"
+            )
+        return replace(self, secret_key=(Secret(text),))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:

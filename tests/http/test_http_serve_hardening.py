@@ -4,11 +4,14 @@
 from __future__ import annotations
 
 import json
+import stat
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
-from servicekit import ServeProcess, free_port, wait_for_port
+import pytest
+from servicekit import PASSWORD, ServeProcess, free_port, huihua_command, serve_env, wait_for_port
 
 Serve = Callable[..., ServeProcess]
 
@@ -96,3 +99,61 @@ def test_malformed_json_is_a_400(serve: Serve) -> None:
             assert r.status_code == 400, (path, body, r.text)
             assert r.json()["error"]["code"] == "invalid_json"
             assert r.json()["error"]["message"].startswith("the request body is not valid JSON")
+
+
+# -- secret and database files are 0600; short secrets are refused --------------------------------
+def test_secret_and_sqlite_files_are_owner_only_whatever_the_umask(tmp_path: Path) -> None:
+    env = serve_env(tmp_path, HUIHUA_DATABASE=f"sqlite:///{tmp_path}/accounts.db")
+    port = free_port()
+    proc = subprocess.Popen([*huihua_command(), "serve", "--port", str(port)], env=env, cwd=tmp_path,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=0)  # fmt: skip
+    try:
+        wait_for_port(port, proc)
+        with httpx.Client(
+            base_url=f"http://127.0.0.1:{port}", headers={"X-Session-Transport": "header"}
+        ) as c:
+            assert c.post("/v1/accounts", json={"username": "moe", "password": PASSWORD}).status_code == 201
+            assert c.post("/v1/auth/login", json={"username": "moe", "password": PASSWORD}).status_code == 200
+        names = ["huihua.secret", "huihua.db", "huihua.db-wal", "huihua.db-shm",
+                 "accounts.db", "accounts.db-wal", "accounts.db-shm"]  # fmt: skip
+        modes = {name: oct(stat.S_IMODE((tmp_path / name).stat().st_mode)) for name in names}
+        assert modes == dict.fromkeys(names, "0o600")
+        assert len((tmp_path / "huihua.secret").read_text().strip()) >= 32
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def refused_start(tmp_path: Path, **env: str) -> str:
+    """Start `huihua serve`; it must refuse: non-zero exit and one line, no traceback."""
+    try:
+        done = subprocess.run([*huihua_command(), "serve", "--port", "0"], env=serve_env(tmp_path, **env),
+                              cwd=tmp_path, capture_output=True, text=True, timeout=20, check=False)  # fmt: skip
+    except subprocess.TimeoutExpired:
+        pytest.fail(f"huihua serve started with {env}")
+    out = (done.stdout + done.stderr).strip()
+    assert done.returncode != 0 and "Traceback" not in out
+    assert len(out.splitlines()) == 1, out
+    return out
+
+
+@pytest.mark.parametrize(
+    "key", ["short", "x" * 31, "k" * 40 + ",old-short-key"], ids=["short", "31", "rotation"]
+)
+def test_short_secret_key_is_refused(tmp_path: Path, key: str) -> None:
+    out = refused_start(tmp_path, HUIHUA_SECRET_KEY=key)
+    assert "HUIHUA_SECRET_KEY" in out and "at least 32" in out and "secrets.token_urlsafe(32)" in out
+    assert key.rsplit(",", maxsplit=1)[-1] not in out  # the secret itself is never printed
+
+
+@pytest.mark.parametrize("content", ["", "\n", "too-short-secret\n"], ids=["empty", "newline", "short"])
+def test_empty_or_short_secret_file_is_refused(tmp_path: Path, content: str) -> None:
+    (tmp_path / "huihua.secret").write_text(content)
+    out = refused_start(tmp_path)
+    assert "huihua.secret" in out and "at least 32" in out and "secrets.token_urlsafe(32)" in out
+    assert "too-short-secret" not in out
+
+
+def test_a_32_character_secret_key_is_enough(serve: Serve) -> None:
+    server = serve(HUIHUA_SECRET_KEY="s" * 32)
+    assert httpx.get(f"{server.url}/healthz").status_code == 200
