@@ -17,6 +17,7 @@ HUIHUA_COOKIE_SECURE    1: always `__Host-sid; Secure` cookies; 0: never (plain-
                         unset: Secure when the request is HTTPS (as seen through trusted proxies)
     HUIHUA_WECHAT_LOGINS_PER_IP_MINUTE  WeChat login attempts per client IP a minute (600)
     HUIHUA_ANONYMOUS_SESSIONS_PER_IP_MINUTE  visitor sessions one client IP may create a minute (600)
+HUIHUA_LOG_FORMAT       huihua serve's log lines (security events included): text (default) or json
 HUIHUA_CONFIG           a TOML file with the same names in lower case, without the prefix
 """
 
@@ -97,10 +98,13 @@ class Settings:
     # per client IP; generous because mobile carriers put many phones behind one address (CGNAT)
     wechat_logins_per_ip_minute: int = 600
     anonymous_sessions_per_ip_minute: int = 600  # S10: a visitor flood cannot fill the store
+    log_format: str = "text"  # huihua serve's log lines: text, or json (one object a line)
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:  # also from code: Settings(trust_proxy="10.0.0.0/8") is parsed
         object.__setattr__(self, "trust_proxy", _proxies(self.trust_proxy))
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"HUIHUA_LOG_FORMAT must be text or json, not {self.log_format!r}")
 
     @property
     def database_url(self) -> str:
@@ -189,6 +193,8 @@ def _coerce(name: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per kin
         return float(value)
     if name == "trust_proxy":
         return _proxies(value)
+    if name == "log_format":
+        return str(value).strip().lower()
     if name == "cookie_secure":
         return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
     return value

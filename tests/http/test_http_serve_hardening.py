@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import stat
 import subprocess
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -157,3 +158,62 @@ def test_empty_or_short_secret_file_is_refused(tmp_path: Path, content: str) -> 
 def test_a_32_character_secret_key_is_enough(serve: Serve) -> None:
     server = serve(HUIHUA_SECRET_KEY="s" * 32)
     assert httpx.get(f"{server.url}/healthz").status_code == 200
+
+
+# -- security events are logged by default, as text or JSON lines -----------------------------------
+WRONG = "wrong horse battery"
+
+
+def login_failed_login_logout(server: ServeProcess) -> tuple[str, str, str]:
+    """Register, log in, fail a login, log out; the user id, session id and token."""
+    with httpx.Client(base_url=server.url, headers={"X-Session-Transport": "header"}) as c:
+        user = c.post("/v1/accounts", json={"username": "lou", "password": PASSWORD}).json()["user"]
+        r = c.post("/v1/auth/login", json={"username": "lou", "password": PASSWORD})
+        token, session_id = r.json()["token"], r.json()["session"]["id"]
+        assert c.post("/v1/auth/login", json={"username": "lou", "password": WRONG}).status_code == 401
+        r = c.post("/v1/auth/logout", headers={"Authorization": f"Bearer {token}"})
+        assert r.status_code == 204
+    return user["id"], session_id, token
+
+
+def wait_for_log(server: ServeProcess, needle: str) -> str:
+    for _ in range(100):
+        if needle in (text := server.log()):
+            return text
+        time.sleep(0.05)
+    return server.log()
+
+
+def test_serve_logs_security_events_as_text_by_default(serve: Serve) -> None:
+    server = serve(log_level="info")
+    user_id, session_id, token = login_failed_login_logout(server)
+    log = wait_for_log(server, "session logout")
+    events = [line for line in log.splitlines() if "huihua.events" in line]
+    [login] = [e for e in events if "session login " in e]
+    assert f"id={session_id}" in login and f"user={user_id}" in login
+    [failed] = [e for e in events if "session login_failed " in e]
+    assert "reason=invalid_credentials" in failed
+    [logout] = [e for e in events if "session logout " in e]
+    assert f"id={session_id}" in logout and f"user={user_id}" in logout and "reason=logout" in logout
+    assert token not in log and PASSWORD not in log and WRONG not in log
+
+
+def test_serve_logs_json_lines_with_log_format_json(serve: Serve) -> None:
+    server = serve(log_level="info", HUIHUA_LOG_FORMAT="json")
+    user_id, session_id, token = login_failed_login_logout(server)
+    log = wait_for_log(server, '"event": "logout"')
+    lines = [json.loads(line) for line in log.splitlines() if line.strip()]  # every line is JSON
+    assert any(e.get("message", "").startswith("huihua listening on") for e in lines)
+    events = {e["event"]: e for e in lines if e.get("logger") == "huihua.events"}
+    assert {"login", "login_failed", "logout"} <= events.keys()
+    assert events["login"]["session_id"] == events["logout"]["session_id"] == session_id
+    assert events["login"]["user_id"] == events["logout"]["user_id"] == user_id
+    assert events["login_failed"]["reason"] == "invalid_credentials"
+    assert events["logout"]["reason"] == "logout"
+    assert all({"time", "level", "logger", "message"} <= e.keys() for e in lines)
+    assert token not in log and PASSWORD not in log and WRONG not in log
+
+
+def test_bad_log_format_is_refused(tmp_path: Path) -> None:
+    out = refused_start(tmp_path, HUIHUA_LOG_FORMAT="xml")
+    assert "HUIHUA_LOG_FORMAT" in out and "text or json" in out
