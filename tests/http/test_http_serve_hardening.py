@@ -12,7 +12,15 @@ from pathlib import Path
 
 import httpx
 import pytest
-from servicekit import PASSWORD, ServeProcess, free_port, huihua_command, serve_env, wait_for_port
+from servicekit import (
+    PASSWORD,
+    SERVICE_KEY,
+    ServeProcess,
+    free_port,
+    huihua_command,
+    serve_env,
+    wait_for_port,
+)
 
 Serve = Callable[..., ServeProcess]
 
@@ -217,3 +225,18 @@ def test_serve_logs_json_lines_with_log_format_json(serve: Serve) -> None:
 def test_bad_log_format_is_refused(tmp_path: Path) -> None:
     out = refused_start(tmp_path, HUIHUA_LOG_FORMAT="xml")
     assert "HUIHUA_LOG_FORMAT" in out and "text or json" in out
+
+
+# -- introspection answers are never cached ---------------------------------------------------------
+def test_introspect_answers_are_no_store(serve: Serve) -> None:
+    server = serve()
+    with httpx.Client(base_url=server.url) as c:
+        r = c.patch("/v1/session/data", json={"set": {"a": 1}}, headers={"X-Session-Transport": "header"})
+        token = r.json()["token"]
+        answers = [c.post("/v1/introspect", json={"token": t}, headers={"X-Service-Key": SERVICE_KEY})
+                   for t in (token, "A" * 47, "garbage")]  # fmt: skip
+        assert [a.json()["active"] for a in answers] == [True, False, False]
+        answers.append(c.post("/v1/introspect", json={"token": token}, headers={"X-Service-Key": "wrong"}))
+        assert answers[-1].status_code == 401
+        for a in answers:
+            assert a.headers["cache-control"] == "no-store", a.text
