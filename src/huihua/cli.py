@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import logging.config
 import os
 import sys
 import threading
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
-from .config import Settings, masked_url
+from .config import ConfigError, Settings, masked_url
+from .logs import log_config
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)  # no wrapping in logs
 EMULATOR_APPID = "wx1234567890abcdef"
@@ -21,13 +25,16 @@ EMULATOR_SECRET = "huihua-emulator-secret"  # noqa: S105 - the emulator's public
 
 
 def _settings(**overrides: Any) -> Settings:
-    return Settings.from_env(**overrides)
+    try:
+        return Settings.from_env(**overrides)
+    except ConfigError as exc:
+        _fail(str(exc))
 
 
-def _fail(message: str, hint: str | None = None) -> None:
-    console.print(f"[bold red]error:[/] {message}")
+def _fail(message: str, hint: str | None = None) -> NoReturn:
+    console.print(f"[bold red]error:[/] {escape(message)}")
     if hint:
-        console.print(f"  [dim]{hint}[/]")
+        console.print(f"  [dim]{escape(hint)}[/]")
     sys.exit(2)
 
 
@@ -68,11 +75,18 @@ def serve(
     if database:
         os.environ["HUIHUA_DATABASE"] = database
     if with_emulator:
-        _start_emulator_thread(host, emulator_port)
         os.environ.setdefault("HUIHUA_WECHAT_APPID", EMULATOR_APPID)
         os.environ.setdefault("HUIHUA_WECHAT_SECRET", EMULATOR_SECRET)
-        os.environ["HUIHUA_WECHAT_API_BASE"] = f"http://{host}:{emulator_port}"
-    settings = _settings().with_secret_key()  # generate the key once, before workers race for it
+        os.environ["HUIHUA_WECHAT_API_BASE"] = f"http://127.0.0.1:{emulator_port}"
+    try:
+        settings = _settings().with_secret_key()  # generate the key once, before workers race for it
+    except ConfigError as exc:
+        _fail(str(exc))
+    # for the lines before uvicorn starts; uvicorn applies it again (dictConfig consumes its dict)
+    logging.config.dictConfig(log_config(log_level, settings.log_format))
+    if with_emulator:
+        # loopback only, whatever --host is: its control API mints login codes for any openid
+        _start_emulator_thread(settings, "127.0.0.1", emulator_port, log_level)
     try:
         from .http.app import create_app
 
@@ -83,16 +97,25 @@ def serve(
     except Exception as exc:  # a store URL that cannot work: say so before listening
         _fail(f"cannot start: {exc}", "check HUIHUA_STORE / --store and HUIHUA_DATABASE")
     base = f"http://{host}:{port}"
-    console.print(f"[bold]huihua[/] listening on [cyan]{base}[/] with {workers} worker(s)")
-    console.print(f"  store     {masked_url(settings.store)}")
-    console.print(f"  accounts  {masked_url(settings.database_url)}")
-    console.print(f"  API docs  {base}/docs    account page  {base}/")
     wechat = (
         f"{settings.wechat_appid} via {settings.wechat_api_base}"
         if settings.wechat_enabled
         else "off (set HUIHUA_WECHAT_APPID and HUIHUA_WECHAT_SECRET, or --emulator)"
     )
-    console.print(f"  WeChat    {wechat}")
+    _announce(
+        settings,
+        f"[bold]huihua[/] listening on [cyan]{base}[/] with {workers} worker(s)\n"
+        f"  store     {masked_url(settings.store)}\n"
+        f"  accounts  {masked_url(settings.database_url)}\n"
+        f"  API docs  {base}/docs    account page  {base}/\n"
+        f"  WeChat    {wechat}",
+        f"huihua listening on {base}",
+        url=base,
+        workers=workers,
+        store=masked_url(settings.store),
+        accounts=masked_url(settings.database_url),
+        wechat=wechat,
+    )
     uvicorn.run(
         app,
         host=host,
@@ -100,26 +123,49 @@ def serve(
         workers=workers,
         factory=isinstance(app, str),
         log_level=log_level,
+        log_config=log_config(log_level, settings.log_format),
         access_log=False,
+        # forwarded headers are huihua's to judge (HUIHUA_TRUST_PROXY), never uvicorn's
+        proxy_headers=False,
+        forwarded_allow_ips="",
     )
 
 
-def _start_emulator_thread(host: str, port: int) -> None:
+def _announce(settings: Settings, text: str, message: str, **fields: Any) -> None:
+    """A start-up notice: rich text, or with HUIHUA_LOG_FORMAT=json one JSON line with fields."""
+    if settings.log_format == "json":
+        logging.getLogger("huihua.serve").info(message, extra=fields)
+    else:
+        console.print(text)
+
+
+def _start_emulator_thread(settings: Settings, host: str, port: int, log_level: str) -> None:
     import uvicorn
 
     from .wechat.emulator import create_app as create_emulator
 
-    server = uvicorn.Server(
-        uvicorn.Config(create_emulator(), host=host, port=port, log_level="warning", access_log=False)
+    config = uvicorn.Config(
+        create_emulator(),
+        host=host,
+        port=port,
+        log_level="warning",
+        log_config=log_config(log_level, settings.log_format),
+        access_log=False,
+        proxy_headers=False,
     )
+    server = uvicorn.Server(config)
     threading.Thread(target=server.run, name="huihua-emulator", daemon=True).start()
     for _ in range(100):
         if server.started:
             break
         time.sleep(0.05)
-    console.print(
-        f"[bold]WeChat emulator[/] on [cyan]http://{host}:{port}[/] "
-        f"(appid {EMULATOR_APPID}; control API under /_emulator/)"
+    url = f"http://{host}:{port}"
+    _announce(
+        settings,
+        f"[bold]WeChat emulator[/] on [cyan]{url}[/] (appid {EMULATOR_APPID}; control API under /_emulator/)",
+        f"WeChat emulator on {url}",
+        url=url,
+        appid=EMULATOR_APPID,
     )
 
 

@@ -2,15 +2,22 @@
 
 HUIHUA_STORE            session store URL             sqlite:///./huihua.db
 HUIHUA_DATABASE         accounts database URL         the store's SQLite file (else ./huihua.db)
-HUIHUA_SECRET_KEY       comma-separated; the first encrypts, all decrypt (rotation)
-                        default: generated once into huihua.secret beside the database
+HUIHUA_SECRET_KEY       comma-separated; the first encrypts, all decrypt (rotation); each at
+                        least 32 characters. default: generated once into huihua.secret (mode
+                        0600) beside the database
 HUIHUA_SERVICE_KEY      X-Service-Key for /v1/introspect and /v1/admin; unset: routes off
 HUIHUA_WECHAT_APPID, HUIHUA_WECHAT_SECRET, HUIHUA_WECHAT_API_BASE
 HUIHUA_ALLOWED_ORIGINS  comma-separated origins allowed for cookie-authenticated writes
 HUIHUA_MAX_DATA_BYTES   session data cap (65536)
-HUIHUA_TRUST_PROXY      1: take the client IP from X-Forwarded-For (behind a proxy you run)
+HUIHUA_TRUST_PROXY      your reverse proxies' addresses or networks, comma-separated
+                        (`127.0.0.1,10.0.0.0/8`): only from those peers are X-Forwarded-For (the
+                        rightmost hop not in the list is the client) and X-Forwarded-Proto
+                        believed; unset: every forwarded header is ignored
+HUIHUA_COOKIE_SECURE    1: always `__Host-sid; Secure` cookies; 0: never (plain-HTTP development);
+                        unset: Secure when the request is HTTPS (as seen through trusted proxies)
     HUIHUA_WECHAT_LOGINS_PER_IP_MINUTE  WeChat login attempts per client IP a minute (600)
     HUIHUA_ANONYMOUS_SESSIONS_PER_IP_MINUTE  visitor sessions one client IP may create a minute (600)
+HUIHUA_LOG_FORMAT       huihua serve's log lines (security events included): text (default) or json
 HUIHUA_CONFIG           a TOML file with the same names in lower case, without the prefix
 """
 
@@ -25,8 +32,17 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from .core.addresses import Network, parse_networks
+from .core.files import write_private_once
+
 DEFAULT_STORE = "sqlite:///./huihua.db"
 DEFAULT_WECHAT_API_BASE = "https://api.weixin.qq.com"
+MIN_SECRET_CHARS = 32  # token_urlsafe(32) gives 43; anything shorter was typed by hand
+GENERATE_SECRET = 'python -c "import secrets; print(secrets.token_urlsafe(32))"'  # noqa: S105 - advice
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the message names it and says what to do (one line)."""
 
 
 class Secret:
@@ -76,13 +92,19 @@ class Settings:
     allowed_origins: tuple[str, ...] = ()
     max_data_bytes: int = 64 * 1024
     max_body_bytes: int = 256 * 1024
-    trust_proxy: bool = False
+    trust_proxy: tuple[Network, ...] = ()  # the reverse proxies whose forwarded headers count
     cookie_secure: bool | None = None  # None: Secure and __Host- when the request is HTTPS
     sweep_interval: float = 60.0
     # per client IP; generous because mobile carriers put many phones behind one address (CGNAT)
     wechat_logins_per_ip_minute: int = 600
     anonymous_sessions_per_ip_minute: int = 600  # S10: a visitor flood cannot fill the store
+    log_format: str = "text"  # huihua serve's log lines: text, or json (one object a line)
     extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:  # also from code: Settings(trust_proxy="10.0.0.0/8") is parsed
+        object.__setattr__(self, "trust_proxy", _proxies(self.trust_proxy))
+        if self.log_format not in ("text", "json"):
+            raise ConfigError(f"HUIHUA_LOG_FORMAT must be text or json, not {self.log_format!r}")
 
     @property
     def database_url(self) -> str:
@@ -96,20 +118,31 @@ class Settings:
 
     def with_secret_key(self) -> Settings:
         """Fill in the secret key: the configured one, or one generated once and kept in
-        `huihua.secret` beside the SQLite database (mode 0600)."""
+        `huihua.secret` beside the SQLite database (mode 0600). A key shorter than 32
+        characters is refused (ConfigError): it would be guessable."""
         if self.secret_key:
+            if short := [k for k in self.secret_key if len(k.reveal()) < MIN_SECRET_CHARS]:
+                raise ConfigError(
+                    f"HUIHUA_SECRET_KEY: every key needs at least {MIN_SECRET_CHARS} characters "
+                    f"(one has {len(short[0].reveal())}); generate one with: {GENERATE_SECRET}"
+                )
             return self
         from .stores import _sqlite_path
 
         db = self.database_url
         folder = Path(_sqlite_path(db)[0]).parent if db.startswith("sqlite") else Path(".")
         path = folder / "huihua.secret"
-        if not path.exists():
+        if path.exists():
+            text = path.read_text().strip()
+        else:
             folder.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(secrets.token_urlsafe(32))
-        return replace(self, secret_key=(Secret(path.read_text().strip()),))
+            text = write_private_once(path, secrets.token_urlsafe(32)).strip()
+        if len(text) < MIN_SECRET_CHARS:
+            raise ConfigError(
+                f"{path} holds {'no' if not text else 'a short'} secret ({len(text)} characters, at least "
+                f"{MIN_SECRET_CHARS}): write a new one with: {GENERATE_SECRET} > {path}"
+            )
+        return replace(self, secret_key=(Secret(text),))
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Settings:
@@ -122,7 +155,16 @@ class Settings:
             if value is not None and value != "":
                 raw[f.name] = value
         raw.update({k: v for k, v in overrides.items() if v is not None})
-        return cls(**{k: _coerce(k, v) for k, v in raw.items() if k in _FIELD_NAMES})
+        coerced = {}
+        for k, v in raw.items():
+            if k in _FIELD_NAMES:
+                try:
+                    coerced[k] = _coerce(k, v)
+                except ConfigError:
+                    raise
+                except ValueError as exc:
+                    raise ConfigError(f"HUIHUA_{k.upper()}: {exc}") from None
+        return cls(**coerced)
 
 
 _FIELD_NAMES = {f.name for f in fields(Settings)}
@@ -149,6 +191,31 @@ def _coerce(name: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per kin
         return int(value)
     if name == "sweep_interval":
         return float(value)
-    if name in ("trust_proxy", "cookie_secure"):
+    if name == "trust_proxy":
+        return _proxies(value)
+    if name == "log_format":
+        return str(value).strip().lower()
+    if name == "cookie_secure":
         return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")
     return value
+
+
+def _proxies(value: Any) -> tuple[Network, ...]:
+    """HUIHUA_TRUST_PROXY: addresses or networks. The old boolean is refused rather than read as
+    "trust every peer", which would let any client write its own address."""
+    if value is False or (
+        isinstance(value, str) and value.strip().lower() in ("", "0", "false", "no", "off")
+    ):
+        return ()
+    if value is True or (isinstance(value, str) and value.strip().lower() in ("1", "true", "yes", "on")):
+        raise ConfigError(
+            "HUIHUA_TRUST_PROXY no longer takes a yes/no: list your reverse proxies' addresses or "
+            "networks, e.g. HUIHUA_TRUST_PROXY=127.0.0.1 or 127.0.0.1,10.0.0.0/8"
+        )
+    try:
+        return parse_networks(_split(value))
+    except ValueError as exc:
+        raise ConfigError(
+            f"HUIHUA_TRUST_PROXY: {exc}; list your reverse proxies' addresses or networks, "
+            "comma-separated, e.g. 127.0.0.1,10.0.0.0/8"
+        ) from None

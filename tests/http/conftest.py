@@ -73,8 +73,11 @@ def service(new_client: Callable[..., ApiClient]) -> ApiClient:
 def serve(tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
     started: list[ServeProcess] = []
 
-    def start(port: int | None = None, log_level: str = "warning", **extra: str) -> ServeProcess:
-        p = ServeProcess(serve_env(tmp_path, **extra), cwd=tmp_path, port=port, log_level=log_level).start()
+    def start(
+        port: int | None = None, log_level: str = "warning", args: tuple[str, ...] = (), **extra: str
+    ) -> ServeProcess:
+        env = serve_env(tmp_path, **extra)
+        p = ServeProcess(env, cwd=tmp_path, port=port, log_level=log_level, args=args).start()
         started.append(p)
         return p
 

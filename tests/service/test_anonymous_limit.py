@@ -18,7 +18,7 @@ pytestmark = pytest.mark.anyio
 async def test_visitor_sessions_per_ip_are_limited_and_the_limit_passes(
     tmp_path: os.PathLike[str], clock: FakeClock
 ) -> None:
-    settings = Settings(store=f"sqlite:///{os.fspath(tmp_path)}/s.db", secret_key=(Secret("k"),))
+    settings = Settings(store=f"sqlite:///{os.fspath(tmp_path)}/s.db", secret_key=(Secret("k" * 32),))
     app = create_app(
         dataclasses.replace(settings, anonymous_sessions_per_ip_minute=3), clock=clock, sweeper=False
     )
@@ -42,7 +42,7 @@ async def test_post_with_method_override_is_served_as_patch(
     tmp_path: os.PathLike[str], clock: FakeClock
 ) -> None:
     """wx.request cannot send PATCH: the SDK posts with X-HTTP-Method-Override."""
-    settings = Settings(store=f"sqlite:///{os.fspath(tmp_path)}/s.db", secret_key=(Secret("k"),))
+    settings = Settings(store=f"sqlite:///{os.fspath(tmp_path)}/s.db", secret_key=(Secret("k" * 32),))
     app = create_app(settings, clock=clock, sweeper=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         header = {"X-Session-Transport": "header", "X-HTTP-Method-Override": "PATCH"}

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ..core.errors import StoreUnavailable
+from ..core.files import create_private
 
 
 class Cursor(Protocol):
@@ -48,6 +49,7 @@ class SQLiteDatabase:
     def _db(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
+            create_private(self.path)  # password hashes: 0600, and so its -wal and -shm
             db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")

@@ -11,6 +11,7 @@ from typing import ParamSpec, TypeVar
 
 import anyio.to_thread
 
+from ..core.addresses import limit_bucket
 from ..core.clock import Clock, SystemClock
 from .database import Database, is_integrity_error
 from .passwords import PasswordRejected, check_new_password, hash_password, verify_password
@@ -96,7 +97,7 @@ class Accounts:
             name = normalize_username(username)
         except InvalidUsername:
             name = None
-        keys = [k for k in (f"ip:{ip}" if ip else None, f"acct:{name}" if name else None) if k]
+        keys = [k for k in (f"ip:{limit_bucket(ip)}" if ip else None, f"acct:{name}" if name else None) if k]
         waits = [await self._db(self.throttle.retry_after, k, now) for k in keys]
         if any(waits):
             raise TooManyAttempts(max(waits))

@@ -45,5 +45,11 @@ def log_event(event: SessionEvent) -> None:
         event.user_id,
         event.client,
         event.reason,
-        extra={"event": event.kind, "session_id": event.session_id},
+        extra={
+            "event": event.kind,
+            "session_id": event.session_id,
+            "user_id": event.user_id,
+            "client": event.client,
+            "reason": event.reason,
+        },
     )

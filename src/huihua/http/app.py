@@ -20,9 +20,11 @@ from ..core.store import AsyncStore
 from ..core.sweeper import AsyncSweeper
 from ..stores import async_store_from_url
 from .errors import install_error_handlers
+from .json_body import JsonBodyMiddleware
 from .metrics import Metrics, RequestMetricsMiddleware, TimedStore
 from .middleware import BodyLimitMiddleware, MethodOverrideMiddleware, SessionMiddleware
 from .pages import router as pages_router
+from .proxies import TrustedProxyMiddleware
 from .routes import auth, health, service, sessions, wechat
 from .services import Services
 
@@ -88,9 +90,12 @@ def create_app(
     for router in (*routers, pages_router):
         app.include_router(router)  # WeChat's too: without its settings they answer 503
     app.add_middleware(SessionMiddleware, manager=lambda: manager, settings=settings)
+    app.add_middleware(JsonBodyMiddleware)  # inside the body limit: it buffers a bounded body
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MethodOverrideMiddleware)  # outside the session middleware: CSRF sees the real method
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    if settings.trust_proxy:  # outermost: everything inside sees the forwarded client and scheme
+        app.add_middleware(TrustedProxyMiddleware, proxies=settings.trust_proxy)
     return app
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from ..accounts.service import InvalidCredentials, TooManyAttempts
 from ..accounts.throttle import Limit
 from ..accounts.users import User
+from ..core.addresses import limit_bucket
 from .context import SessionContext
 from .errors import ApiError
 from .services import Services
@@ -12,7 +13,7 @@ from .services import Services
 
 async def per_ip_per_minute(svc: Services, ctx: SessionContext, what: str, limit: int, code: str) -> None:
     """Count one `what` from the client's address; 429 `code` once `limit` a minute is reached."""
-    throttle, now, key = svc.accounts.throttle, svc.manager.clock.now(), f"{what}:{ctx.ip}"
+    throttle, now, key = svc.accounts.throttle, svc.manager.clock.now(), f"{what}:{limit_bucket(ctx.ip)}"
     if wait := await svc.accounts._db(throttle.retry_after, key, now):
         raise ApiError(
             429, code, f"too many {what} from this address; retry in {wait} s", {"Retry-After": str(wait)}

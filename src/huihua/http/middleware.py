@@ -61,11 +61,10 @@ def same_origin_allowed(method: str, headers: Headers, own_origin: str, allowed:
     return origin is None or origin.rstrip("/") == own_origin
 
 
-def client_ip(scope: Scope, headers: Headers, trust_proxy: bool) -> str | None:
-    if trust_proxy and (forwarded := headers.get("x-forwarded-for")):
-        return forwarded.split(",")[0].strip()[:64] or None
+def client_ip(scope: Scope) -> str | None:
+    """The peer, or the client a trusted proxy forwarded for (TrustedProxyMiddleware set it)."""
     client = scope.get("client")
-    return client[0] if client else None
+    return str(client[0])[:64] if client else None
 
 
 async def _send_json_error(send: Send, status: int, code: str, message: str) -> None:
@@ -122,7 +121,7 @@ class SessionMiddleware:
             transport=transport,
             token=token,
             client=client,
-            ip=client_ip(scope, headers, self.settings.trust_proxy),
+            ip=client_ip(scope),
             user_agent=(headers.get("user-agent") or "")[:512] or None,
         )
         scope[CONTEXT_KEY] = ctx

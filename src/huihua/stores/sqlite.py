@@ -15,6 +15,7 @@ from typing import TypeVar
 
 from ..core.data import DataChanges, apply_changes, dumps
 from ..core.errors import StoreUnavailable
+from ..core.files import create_private
 from ..core.record import SessionRecord, Timing
 from .rows import COLUMNS, SELECT_COLUMNS, decode_row, record_to_row
 
@@ -82,6 +83,7 @@ class SQLiteStore:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
             timeout = 0.0 if self._raise_busy else self._busy_timeout
+            create_private(self.path)  # sessions are private: 0600, and so its -wal and -shm
             db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute(f"PRAGMA synchronous={self._synchronous}")

@@ -15,6 +15,7 @@ from ..services import Services, services
 
 router = APIRouter(tags=["service"])
 _USER = Path(max_length=128)
+NO_STORE = {"Cache-Control": "no-store"}  # an answer about a token is never kept by a cache
 
 
 async def service_key(
@@ -23,9 +24,9 @@ async def service_key(
 ) -> None:
     expected = svc.settings.service_key
     if expected is None or not expected:
-        raise ApiError(404, "not_found", "service routes are off: set HUIHUA_SERVICE_KEY")
+        raise ApiError(404, "not_found", "service routes are off: set HUIHUA_SERVICE_KEY", NO_STORE)
     if x_service_key is None or not hmac.compare_digest(x_service_key.encode(), expected.reveal().encode()):
-        raise ApiError(401, "invalid_service_key", "X-Service-Key is missing or wrong")
+        raise ApiError(401, "invalid_service_key", "X-Service-Key is missing or wrong", NO_STORE)
 
 
 @router.post(
@@ -36,7 +37,7 @@ async def introspect(body: IntrospectIn, svc: Services = Depends(services)) -> J
     try:
         session = await svc.manager.load(body.token)
     except SessionInvalid as exc:
-        return JSONResponse({"active": False, "reason": exc.code})
+        return JSONResponse({"active": False, "reason": exc.code}, headers=NO_STORE)
     user = await svc.accounts.get(session.user_id) if session.user_id else None
     return JSONResponse(
         {
@@ -44,7 +45,8 @@ async def introspect(body: IntrospectIn, svc: Services = Depends(services)) -> J
             "user": user.public() if user else None,
             "session": session_out(session),
             "data": dict(session),
-        }
+        },
+        headers=NO_STORE,
     )
 
 
