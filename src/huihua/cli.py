@@ -93,6 +93,7 @@ def serve(
         else "off (set HUIHUA_WECHAT_APPID and HUIHUA_WECHAT_SECRET, or --emulator)"
     )
     console.print(f"  WeChat    {wechat}")
+    _warn_if_evicting(settings.store)
     uvicorn.run(
         app,
         host=host,
@@ -102,6 +103,31 @@ def serve(
         log_level=log_level,
         access_log=False,
     )
+
+
+def _is_redis(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).scheme in ("redis", "rediss", "unix")
+
+
+def _warn_if_evicting(url: str) -> None:
+    """An evicting Redis can lose what revocation relies on: say so at start (not fatal)."""
+    if not _is_redis(url):
+        return
+    from .core.errors import HuihuaError
+    from .stores.redis import RedisStore, check_eviction, driver_errors
+
+    store = RedisStore.from_url(url)
+    try:
+        with driver_errors():
+            good, message = check_eviction(store.client)
+    except HuihuaError:
+        return  # unreachable: the first request says so with a 503
+    finally:
+        store.close()
+    if good is not True:
+        console.print(f"[bold yellow]warning:[/] {message}")
 
 
 def _start_emulator_thread(host: str, port: int) -> None:
@@ -240,8 +266,15 @@ def doctor() -> None:
         console.print(f"{mark} {what}" + (f"\n    [dim]{advice}[/]" if advice and not good else ""))
 
     try:
-        _manager().store.ping()
+        store = _manager().store
+        store.ping()
         report(True, f"session store reachable: {masked_url(settings.store)}")
+        if _is_redis(settings.store):
+            from .stores.redis import check_eviction, driver_errors
+
+            with driver_errors():
+                good, message = check_eviction(store.client)
+            report(good is True, message, "set maxmemory-policy noeviction", optional=good is None)
     except (HuihuaError, ValueError, ImportError) as exc:
         report(
             False,

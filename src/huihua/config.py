@@ -11,6 +11,9 @@ HUIHUA_MAX_DATA_BYTES   session data cap (65536)
 HUIHUA_TRUST_PROXY      1: take the client IP from X-Forwarded-For (behind a proxy you run)
     HUIHUA_WECHAT_LOGINS_PER_IP_MINUTE  WeChat login attempts per client IP a minute (600)
     HUIHUA_ANONYMOUS_SESSIONS_PER_IP_MINUTE  visitor sessions one client IP may create a minute (600)
+HUIHUA_MAX_SESSIONS_PER_USER  live sessions per user; a new one ends the least recently used (50)
+HUIHUA_ANONYMOUS_IDLE_TIMEOUT, HUIHUA_ANONYMOUS_ABSOLUTE_TIMEOUT  visitor session lifetimes, seconds
+                        (1800, 86400); HUIHUA_ANONYMOUS_MAX_DATA_BYTES  visitor data cap (8192)
 HUIHUA_CONFIG           a TOML file with the same names in lower case, without the prefix
 """
 
@@ -82,6 +85,11 @@ class Settings:
     # per client IP; generous because mobile carriers put many phones behind one address (CGNAT)
     wechat_logins_per_ip_minute: int = 600
     anonymous_sessions_per_ip_minute: int = 600  # S10: a visitor flood cannot fill the store
+    # ASVS 7.1.2: bounds what one account can store; 50 covers every device a person has
+    max_sessions_per_user: int = 50
+    anonymous_idle_timeout: float = 30 * 60.0  # visitors: short, anyone can make one
+    anonymous_absolute_timeout: float = 86400.0
+    anonymous_max_data_bytes: int = 8 * 1024
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -145,9 +153,11 @@ def _coerce(name: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per kin
         "max_body_bytes",
         "wechat_logins_per_ip_minute",
         "anonymous_sessions_per_ip_minute",
+        "max_sessions_per_user",
+        "anonymous_max_data_bytes",
     ):
         return int(value)
-    if name == "sweep_interval":
+    if name in ("sweep_interval", "anonymous_idle_timeout", "anonymous_absolute_timeout"):
         return float(value)
     if name in ("trust_proxy", "cookie_secure"):
         return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")

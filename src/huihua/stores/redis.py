@@ -631,3 +631,23 @@ class AsyncRedisStore(RedisBase, AsyncFlowStore):
     async def close(self) -> None:
         await self.client.aclose()
         await self.client.connection_pool.disconnect()
+
+
+EVICTION_ADVICE = (
+    "an evicting Redis can drop sessions, the per-user index and the revocation marks, so a"
+    " logout-all, password change or disable could miss a session; set"
+    " `maxmemory-policy noeviction` (and watch memory)"
+)
+
+
+def check_eviction(client: redis.Redis) -> tuple[bool | None, str]:
+    """Whether Redis' `maxmemory-policy` is `noeviction`: (True, ...) yes, (False, why not),
+    (None, ...) when it cannot be told (managed Redis often refuses CONFIG GET)."""
+    try:
+        reply: Mapping[Any, Any] = client.config_get("maxmemory-policy")  # type: ignore[assignment]  # sync client
+    except redis.ResponseError as exc:
+        return None, f"Redis maxmemory-policy could not be checked (CONFIG GET refused: {exc})"
+    policy = _text(reply.get("maxmemory-policy") or reply.get(b"maxmemory-policy") or b"unknown")
+    if policy == "noeviction":
+        return True, "Redis maxmemory-policy is noeviction"
+    return False, f"Redis maxmemory-policy is {policy}: {EVICTION_ADVICE}"

@@ -103,8 +103,10 @@ async def change_password(
         await svc.accounts.change_password(user, body.new_password)
     except PasswordRejected as exc:
         raise ApiError(422, exc.code, str(exc)) from exc
-    await svc.manager.revoke_user(user.id, except_id=session.id, reason="password_changed")
+    # rotate first: the new session is then surely indexed, so "all but this one" keeps it even
+    # where the index had been lost (an evicting Redis)
     rotated = await svc.manager.rotate(session)
+    await svc.manager.revoke_user(user.id, except_id=rotated.id, reason="password_changed")
     ctx.issue(rotated)
     return auth_answer(ctx, user, rotated)
 
