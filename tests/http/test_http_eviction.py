@@ -109,7 +109,8 @@ def login(http: httpx.Client, username: str, password: str = PASSWORD) -> tuple[
 def assert_revoked(http: httpx.Client, token: str) -> None:
     for path in ("/v1/auth/me", "/v1/session/data"):
         r = http.get(path, headers=bearer(token))
-        assert (r.status_code, r.json()["error"]["code"]) == (401, "session_revoked"), (path, r.text)
+        code = r.json().get("error", {}).get("code")
+        assert (r.status_code, code) == (401, "session_revoked"), (path, r.text)
     r = http.post("/v1/introspect", json={"token": token}, headers={"X-Service-Key": SERVICE_KEY})
     assert r.json() == {"active": False, "reason": "session_revoked"}
 
