@@ -26,8 +26,8 @@ async def signed_in(ctx: SessionContext, svc: Services) -> tuple[Session, User]:
     if session.user_id is None:
         raise SessionUnknown("log in first: this session is anonymous")
     user = await svc.accounts.get(session.user_id)
-    if user is None or user.disabled:
-        await svc.manager.revoke_user(session.user_id, reason="user_disabled")
+    if user is None or user.disabled:  # disabled meanwhile by another path: block in the store too
+        await svc.manager.set_user_blocked(session.user_id, True, reason="user_disabled")
         ctx.end()
         raise SessionRevoked("this account is disabled")
     return session, user
