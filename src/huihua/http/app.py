@@ -62,7 +62,7 @@ def create_app(
         policy=policy,
         max_data_bytes=settings.max_data_bytes,
         anonymous_max_data_bytes=settings.anonymous_max_data_bytes,
-        max_sessions_per_user=settings.max_sessions_per_user or None,
+        max_sessions_per_user=settings.max_sessions_per_user if settings.max_sessions_per_user > 0 else None,
         clock=clock,
         events=(log_event, metrics.on_event),
     )

@@ -18,7 +18,7 @@ create.
 
 The mark has no TTL on purpose: `volatile-*` eviction never takes it, so revocation holds even if
 the index is evicted. An `allkeys-*` policy can take anything, which is why `huihua doctor` fails
-and `huihua serve` warns unless `maxmemory-policy` is `noeviction` (`eviction_problem`).
+and `huihua serve` warns unless `maxmemory-policy` is `noeviction` (`check_eviction`).
 
 Deadlines are compared against the `now` the engine passes in (so a fake clock works); TTLs are
 `ttl_seconds(deadline, now)`, so Redis forgets a session when it ends. `purge` exists for the
@@ -240,8 +240,11 @@ class RedisBase:
             return record
         if _fresh(_pairs(meta_flat).get("ep"), mark):
             return record
-        at = mark[2] if mark and len(mark) > 2 and mark[2] is not None else b"0"
-        return replace(record, data={}, revoked_at=float(_text(at)))
+        try:
+            at = float(_text(mark[2])) if mark and len(mark) > 2 and mark[2] is not None else 0.0
+        except ValueError:
+            at = 0.0  # a damaged mark still revokes
+        return replace(record, data={}, revoked_at=at)
 
     @staticmethod
     def _refused(reply: Sequence[Any], max_bytes: int = 0) -> None:
