@@ -116,6 +116,7 @@ def serve(
         accounts=masked_url(settings.database_url),
         wechat=wechat,
     )
+    _warn_if_evicting(settings)
     uvicorn.run(
         app,
         host=host,
@@ -137,6 +138,32 @@ def _announce(settings: Settings, text: str, message: str, **fields: Any) -> Non
         logging.getLogger("huihua.serve").info(message, extra=fields)
     else:
         console.print(text)
+
+
+def _is_redis(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    return urlsplit(url).scheme in ("redis", "rediss", "unix")
+
+
+def _warn_if_evicting(settings: Settings) -> None:
+    """An evicting Redis can lose what revocation relies on: say so at start (not fatal)."""
+    url = settings.store
+    if not _is_redis(url):
+        return
+    from .core.errors import HuihuaError
+    from .stores.redis import RedisStore, check_eviction, driver_errors
+
+    store = RedisStore.from_url(url)
+    try:
+        with driver_errors():
+            good, message = check_eviction(store.client)
+    except HuihuaError:
+        return  # unreachable: the first request says so with a 503
+    finally:
+        store.close()
+    if good is not True:
+        _announce(settings, f"[bold yellow]warning:[/] {message}", f"warning: {message}")
 
 
 def _start_emulator_thread(settings: Settings, host: str, port: int, log_level: str) -> None:
@@ -286,8 +313,15 @@ def doctor() -> None:
         console.print(f"{mark} {what}" + (f"\n    [dim]{advice}[/]" if advice and not good else ""))
 
     try:
-        _manager().store.ping()
+        store = _manager().store
+        store.ping()
         report(True, f"session store reachable: {masked_url(settings.store)}")
+        if _is_redis(settings.store):
+            from .stores.redis import check_eviction, driver_errors
+
+            with driver_errors():
+                good, message = check_eviction(store.client)
+            report(good is True, message, "set maxmemory-policy noeviction", optional=good is None)
     except (HuihuaError, ValueError, ImportError) as exc:
         report(
             False,

@@ -18,6 +18,9 @@ HUIHUA_COOKIE_SECURE    1: always `__Host-sid; Secure` cookies; 0: never (plain-
     HUIHUA_WECHAT_LOGINS_PER_IP_MINUTE  WeChat login attempts per client IP a minute (600)
     HUIHUA_ANONYMOUS_SESSIONS_PER_IP_MINUTE  visitor sessions one client IP may create a minute (600)
 HUIHUA_LOG_FORMAT       huihua serve's log lines (security events included): text (default) or json
+HUIHUA_MAX_SESSIONS_PER_USER  live sessions per user; a new one ends the least recently used (50)
+HUIHUA_ANONYMOUS_IDLE_TIMEOUT, HUIHUA_ANONYMOUS_ABSOLUTE_TIMEOUT  visitor session lifetimes, seconds
+                        (1800, 86400); HUIHUA_ANONYMOUS_MAX_DATA_BYTES  visitor data cap (8192)
 HUIHUA_CONFIG           a TOML file with the same names in lower case, without the prefix
 """
 
@@ -99,6 +102,11 @@ class Settings:
     wechat_logins_per_ip_minute: int = 600
     anonymous_sessions_per_ip_minute: int = 600  # S10: a visitor flood cannot fill the store
     log_format: str = "text"  # huihua serve's log lines: text, or json (one object a line)
+    # ASVS 7.1.2: bounds what one account can store; 50 covers every device a person has
+    max_sessions_per_user: int = 50
+    anonymous_idle_timeout: float = 30 * 60.0  # visitors: short, anyone can make one
+    anonymous_absolute_timeout: float = 86400.0
+    anonymous_max_data_bytes: int = 8 * 1024
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:  # also from code: Settings(trust_proxy="10.0.0.0/8") is parsed
@@ -187,9 +195,11 @@ def _coerce(name: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per kin
         "max_body_bytes",
         "wechat_logins_per_ip_minute",
         "anonymous_sessions_per_ip_minute",
+        "max_sessions_per_user",
+        "anonymous_max_data_bytes",
     ):
         return int(value)
-    if name == "sweep_interval":
+    if name in ("sweep_interval", "anonymous_idle_timeout", "anonymous_absolute_timeout"):
         return float(value)
     if name == "trust_proxy":
         return _proxies(value)

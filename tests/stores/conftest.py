@@ -16,7 +16,7 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -143,6 +143,15 @@ class Backend:
     def corrupt(self, key: str, how: str) -> None:
         raise NotImplementedError
 
+    def lose_index(self, user_id: str) -> None:
+        """Forget which sessions `user_id` has, behind the store's back (Redis: evicted). SQL
+        stores have no index apart from the rows: nothing to lose there."""
+
+    def undo_tombstones(self, user_id: str) -> None:
+        """Make the user's tombstones look live again, as if a revocation had missed them: only
+        the epoch can still tell they are dead."""
+        raise NotImplementedError
+
     def close(self) -> None:
         return None
 
@@ -166,6 +175,14 @@ class MemoryBackend(Backend):
     def sessions(self) -> int:
         return len(self.store._sessions)
 
+    def lose_index(self, user_id: str) -> None:
+        self.store._users.pop(user_id, None)
+
+    def undo_tombstones(self, user_id: str) -> None:
+        for key, r in list(self.store._sessions.items()):
+            if r.user_id == user_id:
+                self.store._sessions[key] = replace(r, revoked_at=None)
+
 
 class SQLiteBackend(Backend):
     kind = "sqlite"
@@ -186,6 +203,9 @@ class SQLiteBackend(Backend):
     def corrupt(self, key: str, how: str) -> None:
         value = {"json": '{"a": 1, "b": [', "shape": "[1, 2, 3]"}[how]
         self.db.execute("UPDATE huihua_session SET data = ? WHERE key = ?", (value, key))
+
+    def undo_tombstones(self, user_id: str) -> None:
+        self.db.execute("UPDATE huihua_session SET revoked_at = NULL WHERE user_id = ?", (user_id,))
 
     def close(self) -> None:
         self.db.close()
@@ -213,6 +233,16 @@ class RedisBackend(Backend):
 
     def sessions(self) -> int:
         return sum(1 for k in self.all_keys() if k.startswith("hh:s:"))
+
+    def lose_index(self, user_id: str) -> None:
+        from huihua.stores.redis import RedisBase
+
+        assert self.r.delete(RedisBase.index_key(user_id)) == 1
+
+    def undo_tombstones(self, user_id: str) -> None:
+        for key in self.all_keys():
+            if key.startswith("hh:s:") and self.r.hget(key, "user") == user_id.encode():
+                self.r.hdel(key, "revoked")
 
     def immortal(self) -> list[tuple[str, int]]:
         """Keys without a positive TTL."""
@@ -252,6 +282,9 @@ class PostgresBackend(Backend):
     def corrupt(self, key: str, how: str) -> None:
         value = {"json": '{"a": 1, "b": [', "shape": "[1, 2, 3]"}[how]
         self.db.execute("UPDATE huihua_session SET data = %s WHERE key = %s", (value, key))
+
+    def undo_tombstones(self, user_id: str) -> None:
+        self.db.execute("UPDATE huihua_session SET revoked_at = NULL WHERE user_id = %s", (user_id,))
 
     def close(self) -> None:
         self.db.close()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 
@@ -24,8 +26,10 @@ from huihua.core.errors import (
     SessionUnknown,
     StoreUnavailable,
 )
+from huihua.core.events import SessionEvent
 from huihua.core.policy import HOUR, MINUTE
 from huihua.core.record import SessionRecord
+from huihua.core.session import Session
 from huihua.core.tokens import new_session_id, new_token, session_key
 
 from .conftest import PERSISTENT, Facade, Harness, Runner
@@ -177,8 +181,17 @@ def test_e6_purge_deletes_only_expired_and_bounds_the_store(h: Harness) -> None:
 
 @only("redis")
 def test_e7_every_redis_key_has_a_ttl_after_every_write_path(h: Harness) -> None:
+    """Every key but the users' marks, which must outlive eviction; and a mark exists only for
+    a user who had a revoke-all or a block."""
+    from huihua.stores.redis import RedisBase
+
+    marked: set[str] = set()
+
     def check(after: str) -> None:
-        assert h.backend.immortal() == [], after  # type: ignore[attr-defined]
+        immortal = h.backend.immortal()  # type: ignore[attr-defined]
+        assert [(k, t) for k, t in immortal if not k.startswith("hh:m:")] == [], after
+        assert {k for k, t in immortal} == {RedisBase.mark_key(u) for u in marked}, after
+        assert all(t == -1 for _, t in immortal), after  # present, without a TTL
 
     anon = h.m.create(data={"cart": [1]}, ip="1.1.1.1")
     check("create")
@@ -211,9 +224,16 @@ def test_e7_every_redis_key_has_a_ttl_after_every_write_path(h: Harness) -> None
     h.m.revoke_id("ttl-user", others[0].id)
     check("revoke_id")
     h.m.revoke_user("ttl-user", except_id=others[1].id)
+    marked.add("ttl-user")
     check("revoke_user")
     h.m.revoke(others[1])
     check("revoke")
+    h.m.create(user_id="blocked-user")
+    h.m.set_user_blocked("blocked-user", True)
+    marked.add("blocked-user")
+    check("block")
+    h.m.set_user_blocked("blocked-user", False)
+    check("unblock")
     h.store.kv_set("lock", "me", now=h.clock.now(), ttl=30)
     h.store.kv_set("lock", "you", now=h.clock.now(), ttl=30, only_if_absent=True)
     check("kv_set")
@@ -721,3 +741,173 @@ def test_k8_a_saturated_pool_answers_unavailable_fast(h: Harness) -> None:
     finally:
         h.wait(pool.release(held) if redis_kind else pool.putconn(held))
     assert m.load(s.token).id == s.id  # and it serves again once a connection is free
+
+
+# -- the per-user mark: revocation that does not depend on the index (issue 9 items 3, 7) --------
+def _dead(h: Harness, session: Session) -> None:
+    """Nothing can use or revive `session`: loads say revoked, every write is refused."""
+    with pytest.raises(SessionRevoked):
+        h.m.load(session.token)
+    h.clock.advance(2 * MINUTE)  # a touch is due: it must not write either
+    with pytest.raises(SessionRevoked):
+        h.m.load(session.token)
+    for attempt in (lambda: h.m.update(session, set={"x": 1}), lambda: h.m.set_expiry(session, 600),
+                    lambda: h.m.rotate(session), lambda: h.m.rotate(session, user_id=None)):  # fmt: skip
+        with pytest.raises(SessionGone):
+            attempt()
+    timing = h.m.raw.policy.touched(session.record.timing, h.clock.now())
+    assert h.store.update(session.record.key, h.clock.now(), timing=timing, max_bytes=LIMIT) is None
+    assert h.m.revoke(session.token) is False
+    assert h.store.get(session.record.key).data == {}
+
+
+def test_revoke_user_kills_sessions_the_index_lost(h: Harness) -> None:
+    victims = [h.m.login(None, "owner", ip=f"10.0.0.{i}") for i in range(3)]
+    anonymous = h.m.create(data={"cart": 1})
+    for v in victims:
+        h.m.update(h.m.load(v.token), set={"secret": v.id})
+    h.backend.lose_index("owner")  # Redis: evicted; the sessions themselves are still there
+    h.m.revoke_user("owner", reason="password_changed")
+    h.backend.undo_tombstones("owner")  # whatever the revocation itself missed
+    for v in victims:
+        _dead(h, v)
+    assert h.m.list_user("owner") == []
+    assert h.m.count() == 1  # only the visitor
+    assert dict(h.m.load(anonymous.token)) == {"cart": 1}  # anonymous sessions have no mark
+    fresh = h.m.login(None, "owner")  # a new login after the revocation is live
+    assert h.m.load(fresh.token).user_id == "owner"
+    assert [x.id for x in h.m.list_user("owner")] == [fresh.id]
+
+
+def test_revoke_user_keeps_the_current_session(h: Harness) -> None:
+    others = [h.m.login(None, "keeper") for _ in range(3)]
+    current = h.m.login(None, "keeper")
+    assert h.m.revoke_user("keeper", except_id=current.id) == 3
+    h.backend.undo_tombstones("keeper")
+    for s in others:
+        _dead(h, s)
+    kept = h.m.load(current.token)
+    h.m.update(kept, set={"still": "here"})
+    rotated = h.m.rotate(h.m.load(current.token))  # e.g. the password change rotates it next
+    assert dict(h.m.load(rotated.token)) == {"still": "here"}
+    assert [x.id for x in h.m.list_user("keeper")] == [rotated.id]
+    assert h.m.revoke_user("keeper", except_id=rotated.id) == 0  # twice in a row: still kept
+    assert h.m.load(rotated.token).id == rotated.id
+    assert h.m.revoke_user("keeper") == 1
+    with pytest.raises(SessionRevoked):
+        h.m.load(rotated.token)
+
+
+def test_a_blocked_user_has_no_usable_session(h: Harness) -> None:
+    before = [h.m.login(None, "blocked"), h.m.login(h.m.create(data={"cart": 1}), "blocked")]
+    other = h.m.login(None, "bystander")
+    assert h.m.set_user_blocked("blocked", True) == 2
+    for s in before:
+        _dead(h, s)
+    during = h.m.login(None, "blocked")  # e.g. a login racing the disable
+    during_rotated = h.m.login(h.m.create(), "blocked")
+    for s in (during, during_rotated):
+        _dead(h, s)
+    assert h.m.list_user("blocked") == []
+    assert h.m.set_user_blocked("blocked", True) == 0  # blocking again: nothing live to end
+    assert h.m.revoke_user("blocked") == 0  # and a revoke-all does not unblock
+    dead_again = h.m.login(None, "blocked")
+    assert h.m.set_user_blocked("blocked", False) == 0
+    for s in (*before, during, during_rotated, dead_again):  # unblocking revives none
+        with pytest.raises(SessionRevoked):
+            h.m.load(s.token)
+    after = h.m.login(None, "blocked")
+    assert h.m.load(after.token).user_id == "blocked"
+    assert [x.id for x in h.m.list_user("blocked")] == [after.id]
+    assert h.m.load(other.token).user_id == "bystander"
+
+
+def test_parallel_logins_racing_revoke_all_are_stamped_consistently(h: Harness) -> None:
+    """A session whose creation finished before a revoke-all began is dead, whatever the index
+    saw; the live ones are exactly the ones listed."""
+    ticks: dict[int, tuple[float, float]] = {}
+
+    def timed(i: int, fn: Callable[[], Any]) -> Any:
+        start = time.monotonic()
+        try:
+            return fn()
+        finally:
+            ticks[i] = (start, time.monotonic())
+
+    jobs: list[Callable[[], Any]] = []
+    for i in range(40):
+        fn: Callable[[], Any] = (lambda: h.m.revoke_user("racer")) if i % 8 == 7 else (
+            lambda: h.m.login(None, "racer"))  # fmt: skip
+        jobs.append(lambda i=i, fn=fn: timed(i, fn))
+    results = h.parallel(jobs)
+    assert [r for r in results if isinstance(r, Exception)] == []
+    last_revoke = max(ticks[i][0] for i in range(40) if i % 8 == 7)
+    live = set()
+    for i, r in enumerate(results):
+        if i % 8 == 7:
+            continue
+        try:
+            h.m.load(r.token, touch=False)
+            live.add(r.id)
+        except SessionRevoked:
+            continue
+        assert ticks[i][1] > last_revoke, "a session created before a revoke-all survived it"
+    assert {x.id for x in h.m.list_user("racer")} == live
+    h.m.revoke_user("racer")
+    for i, r in enumerate(results):
+        if i % 8 != 7:
+            with pytest.raises(SessionRevoked):
+                h.m.load(r.token)
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_a_database_made_before_marks_gets_them_on_open(h: Harness) -> None:
+    s = h.m.login(None, "old-timer")
+    db = h.backend.db  # type: ignore[attr-defined]
+    db.execute("DROP TABLE huihua_user_mark")
+    db.execute("ALTER TABLE huihua_session DROP COLUMN epoch")
+    m = h.manager(h.new_raw_store())  # opening migrates: the table and the column come back
+    assert m.load(s.token).user_id == "old-timer"  # an old session counts as epoch 0
+    keep = m.login(None, "old-timer")
+    assert m.revoke_user("old-timer", except_id=keep.id) == 1
+    with pytest.raises(SessionRevoked):
+        m.load(s.token)
+    assert m.load(keep.token).id == keep.id
+
+
+# -- the per-user cap (issue 9 item 6) -------------------------------------------------------------
+def test_a_session_beyond_the_cap_ends_the_least_recently_used(h: Harness) -> None:
+    seen: list[SessionEvent] = []
+    m = h.manager(max_sessions_per_user=3, events=[seen.append])
+    logins = []
+    for i in range(3):
+        h.clock.advance(1)  # distinct activity times: "least recently used" is one session
+        logins.append(m.login(None, "capped", ip=f"10.0.0.{i}"))
+    first, second, third = logins
+    h.clock.advance(2 * MINUTE)
+    m.load(first.token)  # activity: now the second is the least recently used
+    h.clock.advance(1)
+    fourth = m.login(None, "capped")
+    with pytest.raises(SessionRevoked):
+        m.load(second.token)
+    assert {x.id for x in m.list_user("capped")} == {first.id, third.id, fourth.id}
+    limited = [e for e in seen if e.kind == "revoked" and (e.reason or "").startswith("session_limit")]
+    assert [(e.user_id, e.reason) for e in limited] == [("capped", f"session_limit:{second.id}")]
+    h.clock.advance(1)
+    fifth = m.login(m.create(data={"cart": 1}), "capped")  # a rotation to the user counts too
+    with pytest.raises(SessionRevoked):
+        m.load(third.token)
+    assert {x.id for x in m.list_user("capped")} == {first.id, fourth.id, fifth.id}
+    h.clock.advance(1)
+    same = m.rotate(m.load(fifth.token))  # the same user's rotation does not push anyone out
+    assert {x.id for x in m.list_user("capped")} == {first.id, fourth.id, same.id}
+    assert m.load(h.m.create(user_id="other").token).user_id == "other"  # per user
+
+
+def test_parallel_creates_never_leave_more_than_the_cap(h: Harness) -> None:
+    m = h.manager(max_sessions_per_user=3)
+    results = h.parallel([lambda: m.login(None, "crowd")] * 16)
+    assert [r for r in results if isinstance(r, Exception)] == []
+    usable = [r for r in results if m.get(r.token, touch=False) is not None]
+    assert len(usable) == 3
+    assert {x.id for x in m.list_user("crowd")} == {r.id for r in usable}

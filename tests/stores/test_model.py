@@ -1,7 +1,8 @@
 """Every store against a plain-dict model: Hypothesis picks the sequence of operations.
 
 Rules: create, read, write (through a Session object that may be stale), incr, rotate, revoke,
-advance the clock, purge, list and count. The model is the contract in a few dozen lines; any
+revoke all of a user's (keeping one), block and unblock a user, advance the clock, purge, list
+and count. The model is the contract in a few dozen lines; any
 difference in result, data or error is a failure. Redis forgets a dead session when its TTL runs
 out in real time, so there a session whose TTL was under a minute may read as unknown.
 """
@@ -57,6 +58,7 @@ class Model:
     last_seen: float
     absolute: float
     last_write: float
+    sid: str = ""
     revoked: bool = False
     stored: bool = True
 
@@ -83,6 +85,7 @@ class StoreMachine(RuleBasedStateMachine):
         self.m = SessionManager(self.backend.store, clock=self.clock, max_data_bytes=LIMIT, events=())
         self.model: list[Model] = []
         self.objects: dict[int, Session] = {}  # the last Session object seen for each
+        self.blocked: set[str] = set()
 
     # -- the model's verdicts -------------------------------------------------------------------
     def now(self) -> float:
@@ -133,8 +136,11 @@ class StoreMachine(RuleBasedStateMachine):
         session = self.m.create(user_id=user, data=data)
         assert session.token is not None
         now = self.now()
-        self.model.append(Model(session.token, user, dict(data), now, now, now + ABSOLUTE, now))
+        model = Model(session.token, user, dict(data), now, now, now + ABSOLUTE, now, sid=session.id)
+        self.model.append(model)
         self.objects[len(self.model) - 1] = session
+        if user in self.blocked:  # stored, but dead from the start
+            model.revoked, model.data = True, {}
 
     @precondition(lambda self: self.model)
     @rule(i=st.integers(0, 99))
@@ -215,9 +221,12 @@ class StoreMachine(RuleBasedStateMachine):
         else:
             successor = Model(new.token, owner, {}, now, now, now + ABSOLUTE, now)
         successor.data = dict(session) if keep else {}
+        successor.sid = new.id
         self.model.append(successor)
         assert dict(new) == successor.data
         self.objects[len(self.model) - 1] = new
+        if owner in self.blocked:
+            successor.revoked, successor.data = True, {}
 
     @precondition(lambda self: self.model)
     @rule(i=st.integers(0, 99))
@@ -227,6 +236,29 @@ class StoreMachine(RuleBasedStateMachine):
         assert self.m.revoke(s.token) is live
         if live:
             s.revoked, s.data, s.last_write = True, {}, self.now()
+
+    @rule(user=st.sampled_from(["u1", "u2"]), keep=st.one_of(st.none(), st.integers(0, 99)))
+    def revoke_all(self, user: str, keep: int | None) -> None:
+        kept = self.pick(keep)[1] if keep is not None and self.model else None
+        ending = [s for s in self.model if s.user == user and self.live(s) and s is not kept]
+        revoked = self.m.revoke_user(user, except_id=kept.sid if kept else None)
+        if kept is not None and not self.live(kept):
+            kept = None  # only a live session is kept: an expired one reads as revoked now
+        sure = [s for s in ending if not self.fragile(s)]
+        assert len(sure) <= revoked <= len(ending)
+        for s in self.model:
+            if s.user == user and s is not kept and not s.revoked and s.stored:
+                s.revoked, s.data, s.last_write = True, {}, self.now()
+
+    @rule(user=st.sampled_from(["u1", "u2"]), blocked=st.booleans())
+    def block(self, user: str, blocked: bool) -> None:
+        ending = [s for s in self.model if s.user == user and self.live(s)] if blocked else []
+        revoked = self.m.set_user_blocked(user, blocked)
+        assert len([s for s in ending if not self.fragile(s)]) <= revoked <= len(ending)
+        for s in self.model:
+            if s.user == user and not s.revoked and s.stored:  # unblocking revives none
+                s.revoked, s.data, s.last_write = True, {}, self.now()
+        (self.blocked.add if blocked else self.blocked.discard)(user)
 
     @rule(seconds=st.sampled_from([1, 59, 61, 600, 1700, 1801, 3600, 6 * HOUR]))
     def advance(self, seconds: float) -> None:
@@ -267,6 +299,7 @@ def _sqlite(path: str) -> Backend:
     def reset() -> None:
         db = sqlite3.connect(path)
         db.execute("DELETE FROM huihua_session")
+        db.execute("DELETE FROM huihua_user_mark")
         db.commit()
         db.close()
 
@@ -291,7 +324,7 @@ def _postgres(url: str) -> Backend:
     store = PostgresStore.from_url(url)
     store.ping()
     plain = psycopg.connect(url, autocommit=True)
-    return Backend(store, lambda: plain.execute("TRUNCATE huihua_session, huihua_kv") and None,
+    return Backend(store, lambda: plain.execute("TRUNCATE huihua_session, huihua_kv, huihua_user_mark") and None,
                    closers=[store.close, plain.close])  # fmt: skip
 
 

@@ -116,3 +116,16 @@ def test_purge_rechecks_each_session_when_it_deletes(redis_url: str, clock: Fake
         assert dict(m.load(s.token)) == {"a": 1}
     finally:
         store.close()
+
+
+def test_a_load_checks_the_mark_in_the_same_round_trip(counted: SessionManager, clock: FakeClock) -> None:
+    """Issue 9 item 3: the mark is read inside the load script, not in a second trip."""
+    others = [counted.login(None, "marked") for _ in range(2)]
+    kept = counted.login(None, "marked")
+    counted.revoke_user("marked", except_id=kept.id)
+    counted.load(kept.token)
+    assert trips(lambda: counted.load(kept.token)) == 1
+    assert trips(lambda: counted.get(others[0].token)) == 1  # and says revoked in that one trip
+    counted.set_user_blocked("marked", True)
+    assert trips(lambda: counted.get(kept.token)) == 1
+    assert counted.get(kept.token) is None

@@ -30,8 +30,9 @@ class AsyncSessionManager(ManagerBase[AsyncStore]):
         token, record = self._new(
             user_id=user_id, client=client, ip=ip, user_agent=user_agent, data=data, now=self.clock.now()
         )
-        await self.store.create(record)
+        ended: list[str] = await self.store.create(record, max_per_user=self.max_sessions_per_user)
         self._emit("created", record)
+        self._emit_limited(user_id, ended)
         return Session(record, token)
 
     async def load(self, token: str, *, touch: bool = True) -> Session:
@@ -41,7 +42,9 @@ class AsyncSessionManager(ManagerBase[AsyncStore]):
         record = self._check(await self.store.get(key), token, now)
         if touch and self.policy.touch_due(record, now):
             timing = self.policy.touched(record.timing, now)
-            touched = await self.store.update(key, now, timing=timing, max_bytes=self.max_data_bytes)
+            touched = await self.store.update(
+                key, now, timing=timing, max_bytes=self.data_limit(record.user_id)
+            )
             record = touched or self._check(await self.store.get(key), token, now)
         return Session(record)
 
@@ -59,7 +62,7 @@ class AsyncSessionManager(ManagerBase[AsyncStore]):
         if not changes:
             return session
         record = await self.store.update(
-            session.record.key, self.clock.now(), changes=changes, max_bytes=self.max_data_bytes
+            session.record.key, self.clock.now(), changes=changes, max_bytes=self.data_limit(session.user_id)
         )
         if record is None:
             raise SessionGone("the session was logged out, rotated or expired meanwhile")
@@ -85,26 +88,40 @@ class AsyncSessionManager(ManagerBase[AsyncStore]):
     async def set_expiry(self, session: Session, value: ExpiryValue) -> Session:
         now = self.clock.now()
         timing = self.policy.with_expiry(session.record, value, now)
-        record = await self.store.update(
-            session.record.key, now, timing=timing, max_bytes=self.max_data_bytes
-        )
+        limit = self.data_limit(session.user_id)
+        record = await self.store.update(session.record.key, now, timing=timing, max_bytes=limit)
         if record is None:
             raise SessionGone("the session was logged out, rotated or expired meanwhile")
         session.record = record
         return session
 
     async def rotate(
-        self, session: Session, *, user_id: str | _Keep | None = KEEP, keep_data: bool = True
+        self,
+        session: Session,
+        *,
+        user_id: str | _Keep | None = KEEP,
+        keep_data: bool = True,
+        restart_lifetime: bool = False,
     ) -> Session:
-        """A new token (and public id) for the session; the old token dies at once."""
+        """A new token (and public id) for the session; the old token dies at once. For the same
+        user (a privilege or password change) `created_at` and the absolute deadline carry over,
+        unless `restart_lifetime` (a new authentication: `login` asks for it, ASVS 7.2.4); a
+        session that changes owner always starts a new lifetime, the new owner's."""
         now = self.clock.now()
-        token, record = self._rotated(session, user_id, now)
-        created = await self.store.rotate(
-            session.record.key, record, now, keep_data=keep_data, max_bytes=self.max_data_bytes
+        token, record = self._rotated(session, user_id, now, restart_lifetime)
+        rotated = await self.store.rotate(
+            session.record.key,
+            record,
+            now,
+            keep_data=keep_data,
+            max_bytes=self.data_limit(record.user_id),
+            max_per_user=self.max_sessions_per_user,
         )
-        if created is None:
+        if rotated is None:
             raise SessionGone("the session was logged out, rotated or expired meanwhile")
+        created, ended = rotated
         self._emit("rotated", created, reason=session.id)
+        self._emit_limited(created.user_id, ended)
         return Session(created, token)
 
     async def login(
@@ -117,12 +134,16 @@ class AsyncSessionManager(ManagerBase[AsyncStore]):
         user_agent: str | None = None,
         keep_data: bool = True,
     ) -> Session:
-        """A fresh token for `user_id`. An anonymous session's data (a cart) comes along when
-        `keep_data`; another user's session is never inherited (Django's flush on user change)."""
+        """A fresh token for `user_id`, and a fresh lifetime: logging in again as the same user
+        starts a new `created_at` and absolute deadline (ASVS 7.2.4). An anonymous session's data
+        (a cart) comes along when `keep_data`; another user's session is never inherited
+        (Django's flush on user change)."""
         session: Session | None = None
         if current is not None and current.user_id in (None, user_id):
             try:
-                session = await self.rotate(current, user_id=user_id, keep_data=keep_data)
+                session = await self.rotate(
+                    current, user_id=user_id, keep_data=keep_data, restart_lifetime=True
+                )
             except SessionGone:
                 session = None
         elif current is not None:
@@ -149,6 +170,14 @@ class AsyncSessionManager(ManagerBase[AsyncStore]):
         self, user_id: str, *, except_id: str | None = None, reason: str = "revoke_all"
     ) -> int:
         ids: list[str] = await self.store.revoke_user(user_id, self.clock.now(), except_id=except_id)
+        for session_id in ids:
+            self._emit("revoked", user_id=user_id, reason=f"{reason}:{session_id}")
+        return len(ids)
+
+    async def set_user_blocked(self, user_id: str, blocked: bool, *, reason: str = "user_disabled") -> int:
+        """Block a user (disable): every session of theirs ends now, and none is usable while
+        blocked, even one a racing login creates. Unblocking revives none. How many ended."""
+        ids: list[str] = await self.store.set_user_blocked(user_id, blocked, self.clock.now())
         for session_id in ids:
             self._emit("revoked", user_id=user_id, reason=f"{reason}:{session_id}")
         return len(ids)

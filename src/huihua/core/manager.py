@@ -21,6 +21,8 @@ from .store import AsyncStore, Store
 from .tokens import fingerprint, is_well_formed, new_session_id, new_token, session_key
 
 DEFAULT_MAX_DATA_BYTES: Final = 64 * 1024
+SESSION_LIMIT: Final = "session_limit"
+"""The reason of a `revoked` event for a session ended to keep `max_sessions_per_user`."""
 
 
 class _Keep:
@@ -35,22 +37,38 @@ S = TypeVar("S", Store, AsyncStore)
 
 
 class ManagerBase(Generic[S]):
+    """`max_sessions_per_user`: a new session of a user beyond it ends their least recently used
+    one (a `revoked` event with reason `session_limit:<id>`); None, the default for library
+    users, means no cap (the service passes HUIHUA_MAX_SESSIONS_PER_USER).
+    `anonymous_max_data_bytes`: the data cap of sessions without a user; None: `max_data_bytes`.
+    Visitor timeouts are the policy's (`ExpiryPolicy.anonymous`)."""
+
     def __init__(
         self,
         store: S,
         *,
         policy: ExpiryPolicy | None = None,
         max_data_bytes: int = DEFAULT_MAX_DATA_BYTES,
+        anonymous_max_data_bytes: int | None = None,
+        max_sessions_per_user: int | None = None,
         clock: Clock | None = None,
         events: Iterable[EventSink] = (log_event,),
     ) -> None:
         self.store: S = store
         self.policy = policy or ExpiryPolicy()
         self.max_data_bytes = max_data_bytes
+        self.anonymous_max_data_bytes = anonymous_max_data_bytes
+        self.max_sessions_per_user = max_sessions_per_user
         self.clock = clock or SystemClock()
         self.sinks: list[EventSink] = list(events)
 
     # -- decisions, no I/O -----------------------------------------------------------------------
+    def data_limit(self, user_id: str | None) -> int:
+        """The data cap of a session of `user_id` (None: a visitor)."""
+        if user_id is None and self.anonymous_max_data_bytes is not None:
+            return min(self.max_data_bytes, self.anonymous_max_data_bytes)
+        return self.max_data_bytes
+
     def _new(
         self,
         *,
@@ -70,10 +88,10 @@ class ManagerBase(Generic[S]):
             user_id=user_id,
             client=client,
             created_at=now,
-            timing=self.policy.initial_timing(client, now),
+            timing=self.policy.initial_timing(client, now, anonymous=user_id is None),
             ip=ip,
             user_agent=user_agent,
-            data=apply_changes({}, initial, max_bytes=self.max_data_bytes) if data else {},
+            data=apply_changes({}, initial, max_bytes=self.data_limit(user_id)) if data else {},
         )
         return token, record
 
@@ -98,7 +116,7 @@ class ManagerBase(Generic[S]):
         return record
 
     def _rotated(
-        self, session: Session, user_id: str | _Keep | None, now: float
+        self, session: Session, user_id: str | _Keep | None, now: float, restart: bool
     ) -> tuple[str, SessionRecord]:
         owner = session.user_id if isinstance(user_id, _Keep) else user_id
         token, record = self._new(
@@ -109,7 +127,7 @@ class ManagerBase(Generic[S]):
             data=None,
             now=now,
         )
-        if owner == session.user_id:  # same principal: the deadlines carry over
+        if owner == session.user_id and not restart:  # same principal: the deadlines carry over
             record = replace(record, created_at=session.record.created_at, timing=session.record.timing)
         return token, record
 
@@ -132,6 +150,10 @@ class ManagerBase(Generic[S]):
         )
         for sink in self.sinks:
             sink(event)
+
+    def _emit_limited(self, user_id: str | None, ended: list[str]) -> None:
+        for session_id in ended:
+            self._emit("revoked", user_id=user_id, reason=f"{SESSION_LIMIT}:{session_id}")
 
     def emit_login_failed(self, user_id: str | None, reason: str) -> None:
         """For the accounts layer: failed logins are session lifecycle events too."""
@@ -157,8 +179,9 @@ class SessionManager(ManagerBase[Store]):
         token, record = self._new(
             user_id=user_id, client=client, ip=ip, user_agent=user_agent, data=data, now=self.clock.now()
         )
-        self.store.create(record)
+        ended: list[str] = self.store.create(record, max_per_user=self.max_sessions_per_user)
         self._emit("created", record)
+        self._emit_limited(user_id, ended)
         return Session(record, token)
 
     def load(self, token: str, *, touch: bool = True) -> Session:
@@ -168,7 +191,7 @@ class SessionManager(ManagerBase[Store]):
         record = self._check(self.store.get(key), token, now)
         if touch and self.policy.touch_due(record, now):
             timing = self.policy.touched(record.timing, now)
-            touched = self.store.update(key, now, timing=timing, max_bytes=self.max_data_bytes)
+            touched = self.store.update(key, now, timing=timing, max_bytes=self.data_limit(record.user_id))
             record = touched or self._check(self.store.get(key), token, now)
         return Session(record)
 
@@ -186,7 +209,7 @@ class SessionManager(ManagerBase[Store]):
         if not changes:
             return session
         record = self.store.update(
-            session.record.key, self.clock.now(), changes=changes, max_bytes=self.max_data_bytes
+            session.record.key, self.clock.now(), changes=changes, max_bytes=self.data_limit(session.user_id)
         )
         if record is None:
             raise SessionGone("the session was logged out, rotated or expired meanwhile")
@@ -212,24 +235,40 @@ class SessionManager(ManagerBase[Store]):
     def set_expiry(self, session: Session, value: ExpiryValue) -> Session:
         now = self.clock.now()
         timing = self.policy.with_expiry(session.record, value, now)
-        record = self.store.update(session.record.key, now, timing=timing, max_bytes=self.max_data_bytes)
+        limit = self.data_limit(session.user_id)
+        record = self.store.update(session.record.key, now, timing=timing, max_bytes=limit)
         if record is None:
             raise SessionGone("the session was logged out, rotated or expired meanwhile")
         session.record = record
         return session
 
     def rotate(
-        self, session: Session, *, user_id: str | _Keep | None = KEEP, keep_data: bool = True
+        self,
+        session: Session,
+        *,
+        user_id: str | _Keep | None = KEEP,
+        keep_data: bool = True,
+        restart_lifetime: bool = False,
     ) -> Session:
-        """A new token (and public id) for the session; the old token dies at once."""
+        """A new token (and public id) for the session; the old token dies at once. For the same
+        user (a privilege or password change) `created_at` and the absolute deadline carry over,
+        unless `restart_lifetime` (a new authentication: `login` asks for it, ASVS 7.2.4); a
+        session that changes owner always starts a new lifetime, the new owner's."""
         now = self.clock.now()
-        token, record = self._rotated(session, user_id, now)
-        created = self.store.rotate(
-            session.record.key, record, now, keep_data=keep_data, max_bytes=self.max_data_bytes
+        token, record = self._rotated(session, user_id, now, restart_lifetime)
+        rotated = self.store.rotate(
+            session.record.key,
+            record,
+            now,
+            keep_data=keep_data,
+            max_bytes=self.data_limit(record.user_id),
+            max_per_user=self.max_sessions_per_user,
         )
-        if created is None:
+        if rotated is None:
             raise SessionGone("the session was logged out, rotated or expired meanwhile")
+        created, ended = rotated
         self._emit("rotated", created, reason=session.id)
+        self._emit_limited(created.user_id, ended)
         return Session(created, token)
 
     def login(
@@ -242,12 +281,14 @@ class SessionManager(ManagerBase[Store]):
         user_agent: str | None = None,
         keep_data: bool = True,
     ) -> Session:
-        """A fresh token for `user_id`. An anonymous session's data (a cart) comes along when
-        `keep_data`; another user's session is never inherited (Django's flush on user change)."""
+        """A fresh token for `user_id`, and a fresh lifetime: logging in again as the same user
+        starts a new `created_at` and absolute deadline (ASVS 7.2.4). An anonymous session's data
+        (a cart) comes along when `keep_data`; another user's session is never inherited
+        (Django's flush on user change)."""
         session: Session | None = None
         if current is not None and current.user_id in (None, user_id):
             try:
-                session = self.rotate(current, user_id=user_id, keep_data=keep_data)
+                session = self.rotate(current, user_id=user_id, keep_data=keep_data, restart_lifetime=True)
             except SessionGone:
                 session = None
         elif current is not None:
@@ -272,6 +313,14 @@ class SessionManager(ManagerBase[Store]):
 
     def revoke_user(self, user_id: str, *, except_id: str | None = None, reason: str = "revoke_all") -> int:
         ids: list[str] = self.store.revoke_user(user_id, self.clock.now(), except_id=except_id)
+        for session_id in ids:
+            self._emit("revoked", user_id=user_id, reason=f"{reason}:{session_id}")
+        return len(ids)
+
+    def set_user_blocked(self, user_id: str, blocked: bool, *, reason: str = "user_disabled") -> int:
+        """Block a user (disable): every session of theirs ends now, and none is usable while
+        blocked, even one a racing login creates. Unblocking revives none. How many ended."""
+        ids: list[str] = self.store.set_user_blocked(user_id, blocked, self.clock.now())
         for session_id in ids:
             self._emit("revoked", user_id=user_id, reason=f"{reason}:{session_id}")
         return len(ids)

@@ -7,6 +7,9 @@ Defaults, and why:
   but every re-login spends a rate-limited `wx.login` and a `code2Session` call, and WeChat
   vouches for the user on each. The absolute cap still forces a fresh WeChat check monthly.
 - service: 15 minutes idle, 1 hour absolute: machine clients log in again at no cost to anyone.
+- anonymous (visitor) sessions, when `anonymous` is set: never longer than it, whatever the
+  client kind (the service sets 30 minutes idle, 1 day absolute): anyone can make one, so they
+  must not pile up (issue 9 item 6). At login the new user session gets the client kind's.
 Activity moves `last_seen_at` at most once a minute, so reading a session stays a read.
 """
 
@@ -43,12 +46,18 @@ class ExpiryPolicy:
     lifetimes: Mapping[str, Lifetime] = field(default_factory=lambda: dict(DEFAULT_LIFETIMES))
     default_client: str = "browser"
     touch_interval: float = MINUTE
+    anonymous: Lifetime | None = None  # the longest a session without a user may live; None: no cap
 
-    def lifetime(self, client: str) -> Lifetime:
-        return self.lifetimes.get(client) or self.lifetimes[self.default_client]
+    def lifetime(self, client: str, *, anonymous: bool = False) -> Lifetime:
+        life = self.lifetimes.get(client) or self.lifetimes[self.default_client]
+        cap = self.anonymous if anonymous else None
+        if cap is None:
+            return life
+        idles = [i for i in (life.idle, cap.idle) if i is not None]
+        return Lifetime(idle=min(idles) if idles else None, absolute=min(life.absolute, cap.absolute))
 
-    def initial_timing(self, client: str, now: float) -> Timing:
-        life = self.lifetime(client)
+    def initial_timing(self, client: str, now: float, *, anonymous: bool = False) -> Timing:
+        life = self.lifetime(client, anonymous=anonymous)
         return Timing(last_seen_at=now, idle_timeout=life.idle, absolute_expires_at=now + life.absolute)
 
     def touch_due(self, record: SessionRecord, now: float) -> bool:
@@ -63,7 +72,7 @@ class ExpiryPolicy:
     def with_expiry(self, record: SessionRecord, value: ExpiryValue, now: float) -> Timing:
         """Django's `set_expiry`: seconds of inactivity, a fixed moment, 0 = at browser close,
         None = back to the client kind's defaults. The absolute lifetime counts from creation."""
-        life = self.lifetime(record.client)
+        life = self.lifetime(record.client, anonymous=record.user_id is None)
         default_absolute = record.created_at + life.absolute
         if value is None:
             return Timing(now, life.idle, default_absolute, persistent=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 from typing import Any, cast
 
 from fastapi import FastAPI
@@ -15,7 +16,7 @@ from ..config import Settings
 from ..core.async_manager import AsyncSessionManager
 from ..core.clock import Clock
 from ..core.events import log_event
-from ..core.policy import ExpiryPolicy
+from ..core.policy import ExpiryPolicy, Lifetime
 from ..core.store import AsyncStore
 from ..core.sweeper import AsyncSweeper
 from ..stores import async_store_from_url
@@ -54,10 +55,16 @@ def create_app(
     settings = (settings or Settings.from_env()).with_secret_key()
     metrics = Metrics()
     raw_store = store if store is not None else async_store_from_url(settings.store)
+    policy = policy or ExpiryPolicy()
+    if policy.anonymous is None:  # visitors get the service's short lifetimes
+        visitor = Lifetime(settings.anonymous_idle_timeout, settings.anonymous_absolute_timeout)
+        policy = replace(policy, anonymous=visitor)
     manager = AsyncSessionManager(
         cast(AsyncStore, TimedStore(raw_store, metrics)),
         policy=policy,
         max_data_bytes=settings.max_data_bytes,
+        anonymous_max_data_bytes=settings.anonymous_max_data_bytes,
+        max_sessions_per_user=settings.max_sessions_per_user if settings.max_sessions_per_user > 0 else None,
         clock=clock,
         events=(log_event, metrics.on_event),
     )

@@ -5,9 +5,15 @@ so every script validates before its first write, or saves what it changes and r
 returning a refusal. Refusals are status tables (`{'gone'}`, `{'big', size}` ...), never errors:
 an error reply would mean a bug or a server fault, and becomes `StoreUnavailable`.
 
-Meta hash fields: id user client ip ua created seen idle abs exp persist revoked ver size.
+Meta hash fields: id user client ip ua created seen idle abs exp persist revoked ver size ep.
 Absent fields mean None; `exp` is the effective deadline, `size` the data size as
-`core.data.data_size` counts it (UTF-8 bytes of each key and its JSON text).
+`core.data.data_size` counts it (UTF-8 bytes of each key and its JSON text), `ep` the user's
+epoch when the session was created (absent = 0).
+
+The user's mark `hh:m:{TAG}<user>` (fields: ep, blk, at; no TTL) is derived inside the scripts
+from a session's meta key and owner, and a user's other sessions from the index under a cap:
+both share the session's hash slot by construction (TAG = routing_tag(user)), so a load stays
+one script and one round trip.
 """
 
 from __future__ import annotations
@@ -19,13 +25,28 @@ local function ttl(exp, now)
   return t
 end
 
--- the deadline of a live session, or nil (absent, tombstone, expired or corrupt: a script
--- must not stop half-way on a field it cannot read)
+-- the user's mark, from a meta key (hh:s:{TAG}HEX) and the session's owner
+local function mark_of(meta, user)
+  return 'hh:m:{' .. string.sub(meta, 7, 10) .. '}' .. user
+end
+
+-- a user session counts only while its epoch is its user's and the user is not blocked
+local function fresh(meta)
+  local f = redis.call('HMGET', meta, 'user', 'ep')
+  if not f[1] then return true end
+  local m = redis.call('HMGET', mark_of(meta, f[1]), 'ep', 'blk')
+  if m[2] then return false end
+  return (tonumber(f[2]) or 0) == (tonumber(m[1]) or 0)
+end
+
+-- the deadline of a live session, or nil (absent, tombstone, expired, stale or corrupt: a
+-- script must not stop half-way on a field it cannot read)
 local function live(meta, now)
   local m = redis.call('HMGET', meta, 'revoked', 'exp', 'ver')
   if m[1] or not m[2] then return nil end
   local exp = tonumber(m[2])
   if exp == nil or now >= exp or not m[3] or not string.match(m[3], '^%d+$') then return nil end
+  if not fresh(meta) then return nil end
   return exp
 end
 
@@ -66,8 +87,9 @@ local function tombstone(meta, data, idx, sid, now, stamp, exp)
   if idx then redis.call('HDEL', idx, sid) end
 end
 
--- a[a0..]: ttl, index ttl, id, session key, n, n meta values (pairs), then data pairs
-local function create(meta, data, idx, a, a0)
+-- a[a0..]: ttl, index ttl, id, session key, n, n meta values (pairs), then data pairs.
+-- A user's session (idx given) is stamped with the epoch of the user's mark.
+local function create(meta, data, idx, mark, a, a0)
   if redis.call('EXISTS', meta) == 1 then return false end
   redis.call('DEL', data)
   local n = tonumber(a[a0 + 4])
@@ -80,8 +102,45 @@ local function create(meta, data, idx, a, a0)
   if idx then
     redis.call('HSET', idx, a[a0 + 2], a[a0 + 3])
     extend(idx, tonumber(a[a0 + 1]))
+    local ep = redis.call('HGET', mark, 'ep')
+    if ep then redis.call('HSET', meta, 'ep', ep) end
   end
   return true
+end
+
+-- the user's live sessions but `keep`, least recently used beyond `cap - 1` made tombstones;
+-- their public ids. Index entries whose session is gone are dropped on the way.
+local function evict(idx, cap, keep, now, stamp)
+  local entries = redis.call('HGETALL', idx)
+  local found = {}
+  for i = 1, #entries, 2 do
+    local sid, key = entries[i], entries[i + 1]
+    local meta = 'hh:s:{' .. string.sub(key, 1, 4) .. '}' .. string.sub(key, 6)
+    local data = 'hh:d:{' .. string.sub(key, 1, 4) .. '}' .. string.sub(key, 6)
+    if redis.call('EXISTS', meta) == 0 then
+      redis.call('HDEL', idx, sid)
+    elseif sid ~= keep then
+      local exp = live(meta, now)
+      if exp and redis.call('HGET', meta, 'id') == sid then
+        local f = redis.call('HMGET', meta, 'seen', 'created')
+        found[#found + 1] = {tonumber(f[1]) or 0, tonumber(f[2]) or 0, sid, meta, data, exp}
+      end
+    end
+  end
+  local out = {}
+  local over = #found + 1 - cap
+  if over <= 0 then return out end
+  table.sort(found, function(x, y)
+    if x[1] ~= y[1] then return x[1] < y[1] end
+    if x[2] ~= y[2] then return x[2] < y[2] end
+    return x[3] < y[3]
+  end)
+  for j = 1, over do
+    local s = found[j]
+    tombstone(s[4], s[5], idx, s[3], now, stamp, s[6])
+    out[#out + 1] = s[3]
+  end
+  return out
 end
 
 -- check the old session, measure the merged data, make the tombstone; a[d0..] are the new
@@ -105,11 +164,31 @@ local function retire(meta, data, idx, sid, now, stamp, maxb, keep, a, d0)
 end
 """
 
-# KEYS: meta, data
-GET = "return {redis.call('HGETALL', KEYS[1]), redis.call('HGETALL', KEYS[2])}"
+# KEYS: meta, data. The meta, the data, and the owner's mark (ep, blk, at) or false.
+GET = r"""
+local m = redis.call('HGETALL', KEYS[1])
+local mark = false
+for i = 1, #m, 2 do
+  if m[i] == 'user' then
+    mark = redis.call('HMGET', 'hh:m:{' .. string.sub(KEYS[1], 7, 10) .. '}' .. m[i + 1], 'ep', 'blk', 'at')
+    break
+  end
+end
+return {m, redis.call('HGETALL', KEYS[2]), mark}
+"""
 
-# KEYS: meta, data[, index]. ARGV: see create() in the prelude, from 1.
-CREATE = "return create(KEYS[1], KEYS[2], KEYS[3], ARGV, 1) and 1 or 0"
+# KEYS: meta, data[, index, mark]. ARGV: now, cap ('' = none), then create()'s (prelude).
+# {'ok', ids ended by the cap...} or {'exists'}.
+CREATE = r"""
+if not create(KEYS[1], KEYS[2], KEYS[3], KEYS[4], ARGV, 3) then return {'exists'} end
+local out = {'ok'}
+if KEYS[3] and ARGV[2] ~= '' then
+  for _, sid in ipairs(evict(KEYS[3], tonumber(ARGV[2]), ARGV[5], tonumber(ARGV[1]), ARGV[1])) do
+    out[#out + 1] = sid
+  end
+end
+return out
+"""
 
 # KEYS: meta, data. ARGV: now, max bytes, has timing, seen, idle ('' = none), abs, exp, persist,
 # clear, #set, #unset, #incr, set pairs, unset keys, incr pairs.
@@ -196,54 +275,68 @@ tombstone(KEYS[1], KEYS[2], KEYS[3], ARGV[2], now, ARGV[1], exp)
 return before
 """
 
-# KEYS: index, then (meta, data) per session. ARGV: now, except id ('' = none), the public ids.
-# Revokes the live ones, forgets index entries whose session is gone; the ids revoked.
+# KEYS: index, mark, then (meta, data) per session. ARGV: now, except id ('' = none), block
+# ('' = unchanged, '1' = block, '0' = unblock), the public ids. Tombstones the live ones (none
+# when unblocking) but `except`, forgets index entries whose session is gone, bumps the epoch
+# and re-stamps `except` with it, so it alone survives. The ids revoked.
 REVOKE_MANY = r"""
 local now = tonumber(ARGV[1])
-local done = {}
-for i = 3, #ARGV do
-  local meta, data, sid = KEYS[2 * (i - 2)], KEYS[2 * (i - 2) + 1], ARGV[i]
+local idx, mark = KEYS[1], KEYS[2]
+local done, keep = {}, nil
+for i = 4, #ARGV do
+  local meta, data, sid = KEYS[2 * (i - 3) + 1], KEYS[2 * (i - 3) + 2], ARGV[i]
   if redis.call('EXISTS', meta) == 0 then
-    redis.call('HDEL', KEYS[1], sid)
-  elseif sid ~= ARGV[2] then
+    redis.call('HDEL', idx, sid)
+  else
     local exp = live(meta, now)
     if exp and redis.call('HGET', meta, 'id') == sid then
-      tombstone(meta, data, KEYS[1], sid, now, ARGV[1], exp)
-      done[#done + 1] = sid
+      if sid == ARGV[2] and ARGV[3] ~= '1' then
+        keep = meta
+      elseif ARGV[3] ~= '0' then
+        tombstone(meta, data, idx, sid, now, ARGV[1], exp)
+        done[#done + 1] = sid
+      end
     end
   end
 end
+local ep = redis.call('HINCRBY', mark, 'ep', 1)
+redis.call('HSET', mark, 'at', ARGV[1])
+if ARGV[3] == '1' then redis.call('HSET', mark, 'blk', '1') end
+if ARGV[3] == '0' then redis.call('HDEL', mark, 'blk') end
+if keep then redis.call('HSET', keep, 'ep', ep) end
 return done
 """
 
-# KEYS: index, then (meta, data) per session. ARGV: the public ids. One consistent snapshot:
-# per session, {meta, data} or false when it is gone (its index entry is dropped then).
+# KEYS: index, mark, then (meta, data) per session. ARGV: the public ids. One consistent
+# snapshot: the mark (ep, blk), then per session {meta, data} or false when it is gone (its
+# index entry is dropped then).
 READ_MANY = r"""
-local out = {}
+local out = {redis.call('HMGET', KEYS[2], 'ep', 'blk')}
 for i = 1, #ARGV do
-  local meta, data = KEYS[2 * i], KEYS[2 * i + 1]
+  local meta, data = KEYS[2 * i + 1], KEYS[2 * i + 2]
   if redis.call('EXISTS', meta) == 0 then
     redis.call('HDEL', KEYS[1], ARGV[i])
-    out[i] = false
+    out[i + 1] = false
   else
-    out[i] = {redis.call('HGETALL', meta), redis.call('HGETALL', data)}
+    out[i + 1] = {redis.call('HGETALL', meta), redis.call('HGETALL', data)}
   end
 end
 return out
 """
 
-# KEYS: old meta, old data, new meta, new data[, old index][, new index].
+# A rotation that keeps the owner (so one slot, and no cap to apply).
+# KEYS: old meta, old data, new meta, new data[, old index][, new index, new mark].
 # ARGV: now, max bytes, keep data, old id, has old index, has new index, then create()'s.
 ROTATE = r"""
 local now = tonumber(ARGV[1])
-local k, oidx, nidx = 5, nil, nil
+local k, oidx, nidx, nmark = 5, nil, nil, nil
 if ARGV[5] == '1' then oidx = KEYS[k]; k = k + 1 end
-if ARGV[6] == '1' then nidx = KEYS[k] end
+if ARGV[6] == '1' then nidx = KEYS[k]; nmark = KEYS[k + 1] end
 local d0 = 7 + 5 + tonumber(ARGV[11])
 local status, old, size = retire(KEYS[1], KEYS[2], oidx, ARGV[4], now, ARGV[1],
                                  tonumber(ARGV[2]), ARGV[3] == '1', ARGV, d0)
 if status ~= 'ok' then return {status, tostring(size)} end
-if not create(KEYS[3], KEYS[4], nidx, ARGV, 7) then return {'exists'} end
+if not create(KEYS[3], KEYS[4], nidx, nmark, ARGV, 7) then return {'exists'} end
 if ARGV[3] == '1' then
   for i = 1, #old, 2 do redis.call('HSETNX', KEYS[4], old[i], old[i + 1]) end
   redis.call('EXPIRE', KEYS[4], tonumber(ARGV[7]))

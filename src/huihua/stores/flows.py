@@ -20,17 +20,25 @@ G = Generator[Any, Any, T]
 class Operations(Protocol):
     """What a store base provides: one generator per operation."""
 
-    def _create(self, record: SessionRecord) -> G[None]: ...
+    def _create(self, record: SessionRecord, max_per_user: int | None) -> G[list[str]]: ...
     def _get(self, key: str) -> G[SessionRecord | None]: ...
     def _update(
         self, key: str, now: float, changes: DataChanges | None, timing: Timing | None, max_bytes: int
     ) -> G[SessionRecord | None]: ...
     def _rotate(
-        self, old_key: str, new: SessionRecord, now: float, keep_data: bool, max_bytes: int
-    ) -> G[SessionRecord | None]: ...
+        self,
+        old_key: str,
+        new: SessionRecord,
+        now: float,
+        keep_data: bool,
+        max_bytes: int,
+        *,
+        max_per_user: int | None,
+    ) -> G[tuple[SessionRecord, list[str]] | None]: ...
     def _revoke(self, key: str, now: float) -> G[SessionRecord | None]: ...
     def _revoke_id(self, user_id: str, session_id: str, now: float) -> G[bool]: ...
     def _revoke_user(self, user_id: str, now: float, except_id: str | None) -> G[list[str]]: ...
+    def _set_user_blocked(self, user_id: str, blocked: bool, now: float) -> G[list[str]]: ...
     def _list_user(self, user_id: str, now: float) -> G[list[SessionRecord]]: ...
     def _purge(self, now: float, limit: int) -> G[int]: ...
     def _count(self, now: float) -> G[int]: ...
@@ -51,8 +59,8 @@ class AsyncOperations(Operations, Protocol):
 class FlowStore:
     """The synchronous `Store` methods."""
 
-    def create(self: SyncOperations, record: SessionRecord) -> None:
-        self._run(self._create(record))
+    def create(self: SyncOperations, record: SessionRecord, *, max_per_user: int | None = None) -> list[str]:
+        return self._run(self._create(record, max_per_user))
 
     def get(self: SyncOperations, key: str) -> SessionRecord | None:
         return self._run(self._get(key))
@@ -69,9 +77,16 @@ class FlowStore:
         return self._run(self._update(key, now, changes, timing, max_bytes))
 
     def rotate(
-        self: SyncOperations, old_key: str, new: SessionRecord, now: float, *, keep_data: bool, max_bytes: int
-    ) -> SessionRecord | None:
-        return self._run(self._rotate(old_key, new, now, keep_data, max_bytes))
+        self: SyncOperations,
+        old_key: str,
+        new: SessionRecord,
+        now: float,
+        *,
+        keep_data: bool,
+        max_bytes: int,
+        max_per_user: int | None = None,
+    ) -> tuple[SessionRecord, list[str]] | None:
+        return self._run(self._rotate(old_key, new, now, keep_data, max_bytes, max_per_user=max_per_user))
 
     def revoke(self: SyncOperations, key: str, now: float) -> SessionRecord | None:
         return self._run(self._revoke(key, now))
@@ -83,6 +98,9 @@ class FlowStore:
         self: SyncOperations, user_id: str, now: float, *, except_id: str | None = None
     ) -> list[str]:
         return self._run(self._revoke_user(user_id, now, except_id))
+
+    def set_user_blocked(self: SyncOperations, user_id: str, blocked: bool, now: float) -> list[str]:
+        return self._run(self._set_user_blocked(user_id, blocked, now))
 
     def list_user(self: SyncOperations, user_id: str, now: float) -> list[SessionRecord]:
         return self._run(self._list_user(user_id, now))
@@ -111,8 +129,10 @@ class FlowStore:
 class AsyncFlowStore:
     """The asynchronous `AsyncStore` methods."""
 
-    async def create(self: AsyncOperations, record: SessionRecord) -> None:
-        await self._run(self._create(record))
+    async def create(
+        self: AsyncOperations, record: SessionRecord, *, max_per_user: int | None = None
+    ) -> list[str]:
+        return await self._run(self._create(record, max_per_user))
 
     async def get(self: AsyncOperations, key: str) -> SessionRecord | None:
         return await self._run(self._get(key))
@@ -136,8 +156,11 @@ class AsyncFlowStore:
         *,
         keep_data: bool,
         max_bytes: int,
-    ) -> SessionRecord | None:
-        return await self._run(self._rotate(old_key, new, now, keep_data, max_bytes))
+        max_per_user: int | None = None,
+    ) -> tuple[SessionRecord, list[str]] | None:
+        return await self._run(
+            self._rotate(old_key, new, now, keep_data, max_bytes, max_per_user=max_per_user)
+        )
 
     async def revoke(self: AsyncOperations, key: str, now: float) -> SessionRecord | None:
         return await self._run(self._revoke(key, now))
@@ -149,6 +172,9 @@ class AsyncFlowStore:
         self: AsyncOperations, user_id: str, now: float, *, except_id: str | None = None
     ) -> list[str]:
         return await self._run(self._revoke_user(user_id, now, except_id))
+
+    async def set_user_blocked(self: AsyncOperations, user_id: str, blocked: bool, now: float) -> list[str]:
+        return await self._run(self._set_user_blocked(user_id, blocked, now))
 
     async def list_user(self: AsyncOperations, user_id: str, now: float) -> list[SessionRecord]:
         return await self._run(self._list_user(user_id, now))

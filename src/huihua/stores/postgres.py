@@ -30,7 +30,7 @@ from ..core.data import DataChanges, apply_changes, dumps
 from ..core.errors import StoreUnavailable
 from ..core.record import SessionRecord, Timing
 from .flows import AsyncFlowStore, FlowStore
-from .rows import COLUMNS, SELECT_COLUMNS, decode_row, record_to_row
+from .rows import FRESH, JOINED, SELECT_COLUMNS, decode_marked, decode_row, insert_args, insert_sql
 
 T = TypeVar("T")
 Query: TypeAlias = tuple[str, Sequence[Any]]
@@ -59,6 +59,13 @@ SCHEMA: list[Query] = [
         )""",
         (),
     ),
+    # the per-user mark (core/store.py); sessions of databases made before it count as epoch 0
+    ("ALTER TABLE huihua_session ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0", ()),
+    (
+        "CREATE TABLE IF NOT EXISTS huihua_user_mark (user_id text PRIMARY KEY, epoch bigint NOT NULL,"
+        " blocked boolean NOT NULL, changed_at double precision NOT NULL)",
+        (),
+    ),
     ("CREATE INDEX IF NOT EXISTS huihua_session_expires ON huihua_session (expires_at)", ()),
     (
         "CREATE INDEX IF NOT EXISTS huihua_session_user ON huihua_session (user_id, created_at)"
@@ -72,9 +79,15 @@ SCHEMA: list[Query] = [
     ),
 ]
 
-_LIVE = "revoked_at IS NULL AND expires_at > %s"
-_INSERT = f"INSERT INTO huihua_session ({SELECT_COLUMNS}) VALUES ({', '.join(['%s'] * len(COLUMNS))})"
+_LIVE = f"revoked_at IS NULL AND expires_at > %s AND {FRESH}"
+_INSERT = insert_sql("%s")
 _TOMBSTONE = "UPDATE huihua_session SET revoked_at = %s, data = '{}', version = version + 1"
+# the live others of a user beyond the newest `cap - 1`: what a new session pushes out
+_BEYOND_CAP = (
+    f"{_TOMBSTONE} WHERE key IN (SELECT key FROM huihua_session WHERE user_id = %s AND key <> %s"
+    f" AND {_LIVE} ORDER BY last_seen_at DESC, created_at DESC, id DESC LIMIT ALL OFFSET %s) RETURNING id"
+)
+_USER_LOCK = "SELECT pg_advisory_xact_lock(84371205, hashtext(%s))"  # parallel creates, one cap
 
 
 @contextmanager
@@ -97,12 +110,21 @@ class PostgresBase:
         for query in SCHEMA:  # noqa: UP028 - `yield from` a list cannot receive the rows sent
             yield query
 
-    def _create(self, record: SessionRecord) -> Op[None]:
-        yield _INSERT, record_to_row(record)
+    def _insert(self, record: SessionRecord, now: float, cap: int | None) -> Op[list[str]]:
+        if cap is None or record.user_id is None:
+            yield _INSERT, insert_args(record)
+            return []
+        yield _USER_LOCK, (record.user_id,)
+        yield _INSERT, insert_args(record)
+        rows, _ = yield _BEYOND_CAP, (now, record.user_id, record.key, now, max(0, cap - 1))
+        return [r[0] for r in rows]
+
+    def _create(self, record: SessionRecord, max_per_user: int | None) -> Op[list[str]]:
+        return (yield from self._insert(record, record.last_seen_at, max_per_user))
 
     def _get(self, key: str) -> Op[SessionRecord | None]:
-        rows, _ = yield f"SELECT {SELECT_COLUMNS} FROM huihua_session WHERE key = %s", (key,)
-        return decode_row(rows[0]) if rows else None
+        rows, _ = yield f"{JOINED} WHERE s.key = %s", (key,)
+        return decode_marked(rows[0]) if rows else None
 
     def _locked(self, key: str, now: float) -> Op[SessionRecord | None]:
         sql = f"SELECT {SELECT_COLUMNS} FROM huihua_session WHERE key = %s AND {_LIVE} FOR UPDATE"
@@ -142,16 +164,23 @@ class PostgresBase:
         return replace(record, data=data, timing=t, version=record.version + 1)
 
     def _rotate(
-        self, old_key: str, new: SessionRecord, now: float, keep_data: bool, max_bytes: int
-    ) -> Op[SessionRecord | None]:
+        self,
+        old_key: str,
+        new: SessionRecord,
+        now: float,
+        keep_data: bool,
+        max_bytes: int,
+        *,
+        max_per_user: int | None,
+    ) -> Op[tuple[SessionRecord, list[str]] | None]:
         old = yield from self._locked(old_key, now)  # the row lock: one rotation wins
         if old is None:
             return None
         if keep_data:
             new = replace(new, data=apply_changes(old.data, DataChanges(set=new.data), max_bytes=max_bytes))
         yield f"{_TOMBSTONE} WHERE key = %s", (now, old_key)
-        yield _INSERT, record_to_row(new)
-        return new
+        ended = yield from self._insert(new, now, max_per_user)
+        return new, ended
 
     def _revoke(self, key: str, now: float) -> Op[SessionRecord | None]:
         record = yield from self._locked(key, now)
@@ -165,10 +194,45 @@ class PostgresBase:
         )  # fmt: skip
         return count > 0
 
+    def _remark(self, user_id: str, now: float, blocked: bool | None, except_id: str | None) -> Op[list[str]]:
+        """Bump the epoch (and set `blocked` unless None), keep `except_id` live, tombstone the
+        user's other sessions; the ids of those that were live. The mark row's lock orders
+        concurrent calls; a create racing this one reads the old or the new epoch, both safe."""
+        yield (
+            "INSERT INTO huihua_user_mark (user_id, epoch, blocked, changed_at) VALUES (%s, 0, false, %s)"
+            " ON CONFLICT (user_id) DO NOTHING",
+            (user_id, now),
+        )
+        rows, _ = yield (
+            "SELECT epoch, blocked FROM huihua_user_mark WHERE user_id = %s FOR UPDATE",
+            (user_id,),
+        )
+        old, was_blocked = int(rows[0][0]), bool(rows[0][1])
+        now_blocked = was_blocked if blocked is None else blocked
+        yield (
+            "UPDATE huihua_user_mark SET epoch = %s, blocked = %s, changed_at = %s WHERE user_id = %s",
+            (old + 1, now_blocked, now, user_id),
+        )
+        if except_id is not None and not now_blocked:
+            yield (
+                "UPDATE huihua_session SET epoch = %s WHERE user_id = %s AND id = %s AND revoked_at IS NULL"
+                " AND expires_at > %s AND epoch = %s",
+                (old + 1, user_id, except_id, now, old if not was_blocked else -1),
+            )
+        if blocked is False:
+            return []  # unblocking: sessions of the blocked time stay dead by their epoch
+        rows, _ = yield (
+            f"{_TOMBSTONE} WHERE user_id = %s AND id IS DISTINCT FROM %s AND revoked_at IS NULL"
+            " AND expires_at > %s RETURNING id, epoch",
+            (now, user_id, except_id, now),
+        )
+        return [sid for sid, epoch in rows if epoch == old and not was_blocked]
+
     def _revoke_user(self, user_id: str, now: float, except_id: str | None) -> Op[list[str]]:
-        sql = f"{_TOMBSTONE} WHERE user_id = %s AND id IS DISTINCT FROM %s AND {_LIVE} RETURNING id"
-        rows, _ = yield sql, (now, user_id, except_id, now)
-        return [r[0] for r in rows]
+        return (yield from self._remark(user_id, now, None, except_id))
+
+    def _set_user_blocked(self, user_id: str, blocked: bool, now: float) -> Op[list[str]]:
+        return (yield from self._remark(user_id, now, blocked, None))
 
     def _list_user(self, user_id: str, now: float) -> Op[list[SessionRecord]]:
         sql = (

@@ -5,13 +5,20 @@ Key layout, ready for Redis Cluster: a session key `TAG.HEX` (see core/tokens.py
     hh:s:{TAG}HEX               meta hash: deadlines, owner, device, version, data size
     hh:d:{TAG}HEX               data hash: one field per top-level key, value = its JSON text
     hh:u:{TAG}<user id>         the user's index: public session id -> session key
+    hh:m:{TAG}<user id>         the user's mark: epoch, blocked, when it changed. NO TTL
     hh:kv:{<key>}               the small key-value space (locks, shared caches)
 
-TAG is `routing_tag(user_id)` for every session of a user, so a session, its data and its user's
-index share one hash slot and each script touches one slot. Scripts only touch keys they are given;
-where the user (and so the index key) is not known yet, the flow reads it first: a session's owner
-never changes, so that read cannot go stale. A rotation across slots (anonymous -> user) is two
-atomic steps: retire the old session on its slot (check, take the data, tombstone), then create.
+TAG is `routing_tag(user_id)` for every session of a user, so a session, its data, its user's
+index and mark share one hash slot and each script touches one slot. Scripts touch the keys they
+are given, and the mark and (under a per-user cap) the index's sessions derived from them, on the
+same slot (see _lua.py); where the user (and so the index key) is not known yet, the flow reads it
+first: a session's owner never changes, so that read cannot go stale. A rotation to another owner
+is two atomic steps: retire the old session on its slot (check, take the data, tombstone), then
+create.
+
+The mark has no TTL on purpose: `volatile-*` eviction never takes it, so revocation holds even if
+the index is evicted. An `allkeys-*` policy can take anything, which is why `huihua doctor` fails
+and `huihua serve` warns unless `maxmemory-policy` is `noeviction` (`check_eviction`).
 
 Deadlines are compared against the `now` the engine passes in (so a fake clock works); TTLs are
 `ttl_seconds(deadline, now)`, so Redis forgets a session when it ends. `purge` exists for the
@@ -109,6 +116,18 @@ def _pairs(flat: Sequence[bytes] | Mapping[bytes, bytes]) -> dict[str, bytes]:
     return {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
 
 
+def _fresh(epoch: bytes | str | None, mark: Sequence[Any] | None) -> bool:
+    """A user session's epoch against its user's mark (ep, blk, ...): live only if equal and
+    the user is not blocked; absent values are epoch 0."""
+    mark_epoch, blocked = (mark[0], mark[1]) if mark else (None, None)
+    if blocked is not None:
+        return False
+    try:
+        return int(_text(epoch or b"0")) == int(_text(mark_epoch or b"0"))
+    except ValueError:
+        return False
+
+
 def _encode_data(data: Mapping[str, Any]) -> tuple[list[str], int]:
     flat: list[str] = []
     size = 0
@@ -136,6 +155,10 @@ class RedisBase:
     @staticmethod
     def index_key(user_id: str) -> str:
         return f"hh:u:{{{routing_tag(user_id)}}}{user_id}"
+
+    @staticmethod
+    def mark_key(user_id: str) -> str:
+        return f"hh:m:{{{routing_tag(user_id)}}}{user_id}"
 
     @staticmethod
     def kv_key(key: str) -> str:
@@ -210,6 +233,20 @@ class RedisBase:
             return None
 
     @staticmethod
+    def _stale(record: SessionRecord | None, meta_flat: Any, mark: Any) -> SessionRecord | None:
+        """The record, or the tombstone it is when its epoch is not its user's or the user is
+        blocked (`mark`: the user's ep, blk[, at] as HMGET gives them)."""
+        if record is None or record.user_id is None or record.revoked_at is not None:
+            return record
+        if _fresh(_pairs(meta_flat).get("ep"), mark):
+            return record
+        try:
+            at = float(_text(mark[2])) if mark and len(mark) > 2 and mark[2] is not None else 0.0
+        except ValueError:
+            at = 0.0  # a damaged mark still revokes
+        return replace(record, data={}, revoked_at=at)
+
+    @staticmethod
     def _refused(reply: Sequence[Any], max_bytes: int = 0) -> None:
         status = _text(reply[0])
         if status == "notint":
@@ -220,20 +257,25 @@ class RedisBase:
             raise SessionDataTooLarge(int(reply[1]), max_bytes)
 
     # -- operations, each a flow of steps ------------------------------------------------------
-    def _create(self, record: SessionRecord) -> Flow[None]:
-        self._check_tag(record)
+    def _insert(self, record: SessionRecord, now: float, cap: int | None) -> Flow[list[str]]:
         keys = [self.meta_key(record.key), self.data_key(record.key)]
         if record.user_id is not None:
-            keys.append(self.index_key(record.user_id))
-        created = yield Eval("create", keys, self._create_args(record, record.last_seen_at))
-        if not created:
+            keys += (self.index_key(record.user_id), self.mark_key(record.user_id))
+        head: list[str | int] = [_f(now), "" if cap is None else max(1, cap)]
+        reply = yield Eval("create", keys, [*head, *self._create_args(record, now)])
+        if _text(reply[0]) != "ok":
             raise ValueError("duplicate session key")
+        return [_text(sid) for sid in reply[1:]]
+
+    def _create(self, record: SessionRecord, max_per_user: int | None) -> Flow[list[str]]:
+        self._check_tag(record)
+        return (yield from self._insert(record, record.last_seen_at, max_per_user))
 
     def _get(self, key: str) -> Flow[SessionRecord | None]:
         if not is_session_key(key):
             return None
         reply = yield Eval("get", [self.meta_key(key), self.data_key(key)], [])
-        return self._decode(key, reply)
+        return self._stale(self._decode(key, reply), reply[0], reply[2])
 
     def _update(
         self,
@@ -279,8 +321,15 @@ class RedisBase:
         return sid is not None, None if user is None else _text(user), None if sid is None else _text(sid)
 
     def _rotate(
-        self, old_key: str, new: SessionRecord, now: float, keep_data: bool, max_bytes: int
-    ) -> Flow[SessionRecord | None]:
+        self,
+        old_key: str,
+        new: SessionRecord,
+        now: float,
+        keep_data: bool,
+        max_bytes: int,
+        *,
+        max_per_user: int | None,
+    ) -> Flow[tuple[SessionRecord, list[str]] | None]:
         self._check_tag(new)
         if not is_session_key(old_key):
             return None
@@ -291,18 +340,21 @@ class RedisBase:
         old_index = [] if old_user is None else [self.index_key(old_user)]
         new_keys = [self.meta_key(new.key), self.data_key(new.key)]
         new_index = [] if new.user_id is None else [self.index_key(new.user_id)]
+        new_mark = [] if new.user_id is None else [self.mark_key(new.user_id)]
         head: list[str | int] = [_f(now), max_bytes, "1" if keep_data else "0", old_id]
-        if key_tag(old_key) == key_tag(new.key):
+        if key_tag(old_key) == key_tag(new.key) and old_user == new.user_id:
             args = [*head, "1" if old_index else "0", "1" if new_index else "0",
                     *self._create_args(new, now)]  # fmt: skip
-            reply = yield Eval("rotate", [*old_keys, *new_keys, *old_index, *new_index], args)
+            keys = [*old_keys, *new_keys, *old_index, *new_index, *new_mark]
+            reply = yield Eval("rotate", keys, args)
             if _text(reply[0]) == "exists":
                 raise ValueError("duplicate session key")
             if _text(reply[0]) != "ok":
                 self._refused(reply, max_bytes)
                 return None
-            return self._decode(new.key, reply[1:3])
-        # Another slot: retire the old session atomically, then create the new one.
+            record = self._decode(new.key, reply[1:3])
+            return None if record is None else (record, [])
+        # Another owner (another slot): retire the old session atomically, then create the new.
         flat, _ = _encode_data(new.data)
         reply = yield Eval("retire", [*old_keys, *old_index], [*head, *flat])
         if _text(reply[0]) != "ok":
@@ -316,10 +368,8 @@ class RedisBase:
                 old_data = {}
             merged = apply_changes(old_data, DataChanges(set=new.data), max_bytes=max_bytes)
             new = replace(new, data=merged)
-        created = yield Eval("create", [*new_keys, *new_index], self._create_args(new, now))
-        if not created:
-            raise ValueError("duplicate session key")
-        return new
+        ended = yield from self._insert(new, now, max_per_user)
+        return new, ended
 
     def _revoke(self, key: str, now: float) -> Flow[SessionRecord | None]:
         if not is_session_key(key):
@@ -352,22 +402,34 @@ class RedisBase:
             keys += (self.meta_key(k), self.data_key(k))
         return index, keys, list(entries)
 
-    def _revoke_user(self, user_id: str, now: float, except_id: str | None) -> Flow[list[str]]:
-        _, keys, ids = yield from self._index(user_id)
-        if not ids:
-            return []
-        reply = yield Eval("revoke_many", keys, [_f(now), except_id or "", *ids])
+    def _remark(self, user_id: str, now: float, block: str, except_id: str | None) -> Flow[list[str]]:
+        """Bump the user's mark even when the index is empty or gone: that is what revokes."""
+        index, keys, ids = yield from self._index(user_id)
+        keys = [index, self.mark_key(user_id), *keys[1:]]
+        reply = yield Eval("revoke_many", keys, [_f(now), except_id or "", block, *ids])
         return [_text(sid) for sid in reply]
 
+    def _revoke_user(self, user_id: str, now: float, except_id: str | None) -> Flow[list[str]]:
+        return (yield from self._remark(user_id, now, "", except_id))
+
+    def _set_user_blocked(self, user_id: str, blocked: bool, now: float) -> Flow[list[str]]:
+        return (yield from self._remark(user_id, now, "1" if blocked else "0", None))
+
     def _list_user(self, user_id: str, now: float) -> Flow[list[SessionRecord]]:
-        _, keys, ids = yield from self._index(user_id)
+        index, keys, ids = yield from self._index(user_id)
         if not ids:
             return []
-        reply = yield Eval("read_many", keys, ids)
+        reply = yield Eval("read_many", [index, self.mark_key(user_id), *keys[1:]], ids)
+        mark, items = reply[0], reply[1:]
         records = []
-        for i, item in enumerate(reply):
+        for i, item in enumerate(items):
             record = None if not item else self._decode(self._session_key(keys[1 + 2 * i]), item)
-            if record is not None and record.is_live(now) and record.user_id == user_id:
+            if (
+                record is not None
+                and record.is_live(now)
+                and record.user_id == user_id
+                and _fresh(_pairs(item[0]).get("ep"), mark)
+            ):
                 records.append(record)
         return sorted(records, key=lambda r: (r.created_at, r.id))
 
@@ -412,12 +474,21 @@ class RedisBase:
         while True:
             cursor, found = yield Scan(cursor, "hh:s:*", 1000)
             if found:
-                fields = yield Batch([Command(["HMGET", _text(k), "revoked", "exp"]) for k in found])
-                for revoked, exp in fields:
+                metas = [_text(k) for k in found]
+                fields = yield Batch([Command(["HMGET", k, "revoked", "exp", "user", "ep"]) for k in metas])
+                owned: list[tuple[str, Any]] = []  # live user sessions: (mark key, epoch)
+                for meta, (revoked, exp, user, ep) in zip(metas, fields, strict=True):
                     try:
-                        live += revoked is None and exp is not None and float(exp) > now
+                        if revoked is None and exp is not None and float(exp) > now:
+                            if user is None:
+                                live += 1
+                            else:
+                                owned.append((f"hh:m:{{{meta[6:10]}}}{_text(user)}", ep))
                     except ValueError:
                         continue
+                if owned:
+                    marks = yield Batch([Command(["HMGET", mark, "ep", "blk"]) for mark, _ in owned])
+                    live += sum(_fresh(ep, mark) for (_, ep), mark in zip(owned, marks, strict=True))
             if int(cursor) == 0:
                 return live
 
@@ -563,3 +634,23 @@ class AsyncRedisStore(RedisBase, AsyncFlowStore):
     async def close(self) -> None:
         await self.client.aclose()
         await self.client.connection_pool.disconnect()
+
+
+EVICTION_ADVICE = (
+    "an evicting Redis can drop sessions, the per-user index and the revocation marks, so a"
+    " logout-all, password change or disable could miss a session; set"
+    " `maxmemory-policy noeviction` (and watch memory)"
+)
+
+
+def check_eviction(client: redis.Redis) -> tuple[bool | None, str]:
+    """Whether Redis' `maxmemory-policy` is `noeviction`: (True, ...) yes, (False, why not),
+    (None, ...) when it cannot be told (managed Redis often refuses CONFIG GET)."""
+    try:
+        reply: Mapping[Any, Any] = client.config_get("maxmemory-policy")  # type: ignore[assignment]  # sync client
+    except redis.ResponseError as exc:
+        return None, f"Redis maxmemory-policy could not be checked (CONFIG GET refused: {exc})"
+    policy = _text(reply.get("maxmemory-policy") or reply.get(b"maxmemory-policy") or b"unknown")
+    if policy == "noeviction":
+        return True, "Redis maxmemory-policy is noeviction"
+    return False, f"Redis maxmemory-policy is {policy}: {EVICTION_ADVICE}"

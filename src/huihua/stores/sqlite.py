@@ -17,7 +17,7 @@ from ..core.data import DataChanges, apply_changes, dumps
 from ..core.errors import StoreUnavailable
 from ..core.files import create_private
 from ..core.record import SessionRecord, Timing
-from .rows import COLUMNS, SELECT_COLUMNS, decode_row, record_to_row
+from .rows import FRESH, JOINED, SELECT_COLUMNS, decode_marked, decode_row, insert_args, insert_sql
 
 T = TypeVar("T")
 
@@ -37,11 +37,18 @@ CREATE TABLE IF NOT EXISTS huihua_session (
     persistent INTEGER NOT NULL,
     revoked_at REAL,
     version INTEGER NOT NULL,
-    data TEXT NOT NULL
+    data TEXT NOT NULL,
+    epoch INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS huihua_session_expires ON huihua_session (expires_at);
 CREATE INDEX IF NOT EXISTS huihua_session_user ON huihua_session (user_id, created_at)
     WHERE user_id IS NOT NULL AND revoked_at IS NULL;
+CREATE TABLE IF NOT EXISTS huihua_user_mark (
+    user_id TEXT PRIMARY KEY,
+    epoch INTEGER NOT NULL,
+    blocked INTEGER NOT NULL,
+    changed_at REAL NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS huihua_kv (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL,
@@ -49,8 +56,14 @@ CREATE TABLE IF NOT EXISTS huihua_kv (
 ) WITHOUT ROWID;
 """
 
-_INSERT = f"INSERT INTO huihua_session ({SELECT_COLUMNS}) VALUES ({', '.join('?' * len(COLUMNS))})"
-_LIVE = "revoked_at IS NULL AND expires_at > ?"
+_INSERT = insert_sql("?")
+_LIVE = f"revoked_at IS NULL AND expires_at > ? AND {FRESH}"
+_TOMBSTONE = "UPDATE huihua_session SET revoked_at = ?, data = '{}', version = version + 1"
+# the live others of a user beyond the newest `cap - 1`: what a new session pushes out
+_BEYOND_CAP = (
+    f"{_TOMBSTONE} WHERE key IN (SELECT key FROM huihua_session WHERE user_id = ? AND key <> ?"
+    f" AND {_LIVE} ORDER BY last_seen_at DESC, created_at DESC, id DESC LIMIT -1 OFFSET ?) RETURNING id"
+)
 
 
 class Busy(Exception):
@@ -78,6 +91,23 @@ class SQLiteStore:
         self._all: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
         self._run(lambda db: db.executescript(SCHEMA))
+        self._run(self._migrate)
+
+    @staticmethod
+    def _migrate(db: sqlite3.Connection) -> None:
+        """Databases made before the per-user mark: every session counts as epoch 0."""
+
+        def columns() -> set[str]:
+            return {row[1] for row in db.execute("PRAGMA table_info(huihua_session)")}
+
+        if "epoch" in columns():
+            return  # no lock taken: processes opening an up-to-date file never wait here
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            if "epoch" not in columns():
+                db.execute("ALTER TABLE huihua_session ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0")
+        finally:
+            db.execute("COMMIT")
 
     def _connection(self) -> sqlite3.Connection:
         db: sqlite3.Connection | None = getattr(self._local, "db", None)
@@ -118,13 +148,21 @@ class SQLiteStore:
         return self._run(transaction)
 
     # -- sessions ------------------------------------------------------------------------------
-    def create(self, record: SessionRecord) -> None:
-        self._write(lambda db: db.execute(_INSERT, record_to_row(record)))
+    @staticmethod
+    def _insert(db: sqlite3.Connection, record: SessionRecord, now: float, cap: int | None) -> list[str]:
+        db.execute(_INSERT, insert_args(record))
+        if cap is None or record.user_id is None:
+            return []
+        rows = db.execute(_BEYOND_CAP, (now, record.user_id, record.key, now, max(0, cap - 1))).fetchall()
+        return [r[0] for r in rows]
+
+    def create(self, record: SessionRecord, *, max_per_user: int | None = None) -> list[str]:
+        return self._write(lambda db: self._insert(db, record, record.last_seen_at, max_per_user))
 
     def get(self, key: str) -> SessionRecord | None:
-        sql = f"SELECT {SELECT_COLUMNS} FROM huihua_session WHERE key = ?"
+        sql = f"{JOINED} WHERE s.key = ?"
         row = self._run(lambda db: db.execute(sql, (key,)).fetchone())
-        return None if row is None else decode_row(row)
+        return None if row is None else decode_marked(row)
 
     @staticmethod
     def _live(db: sqlite3.Connection, key: str, now: float) -> SessionRecord | None:
@@ -180,15 +218,19 @@ class SQLiteStore:
 
     @staticmethod
     def _tombstone(db: sqlite3.Connection, key: str, now: float) -> None:
-        db.execute(
-            "UPDATE huihua_session SET revoked_at = ?, data = '{}', version = version + 1 WHERE key = ?",
-            (now, key),
-        )
+        db.execute(f"{_TOMBSTONE} WHERE key = ?", (now, key))
 
     def rotate(
-        self, old_key: str, new: SessionRecord, now: float, *, keep_data: bool, max_bytes: int
-    ) -> SessionRecord | None:
-        def op(db: sqlite3.Connection) -> SessionRecord | None:
+        self,
+        old_key: str,
+        new: SessionRecord,
+        now: float,
+        *,
+        keep_data: bool,
+        max_bytes: int,
+        max_per_user: int | None = None,
+    ) -> tuple[SessionRecord, list[str]] | None:
+        def op(db: sqlite3.Connection) -> tuple[SessionRecord, list[str]] | None:
             old = self._live(db, old_key, now)
             if old is None:
                 return None
@@ -197,8 +239,7 @@ class SQLiteStore:
                 merged = apply_changes(old.data, DataChanges(set=new.data), max_bytes=max_bytes)
                 created = replace(new, data=merged)
             self._tombstone(db, old_key, now)
-            db.execute(_INSERT, record_to_row(created))
-            return created
+            return created, self._insert(db, created, now, max_per_user)
 
         return self._write(op)
 
@@ -212,19 +253,48 @@ class SQLiteStore:
         return self._write(op)
 
     def revoke_id(self, user_id: str, session_id: str, now: float) -> bool:
-        sql = (
-            "UPDATE huihua_session SET revoked_at = ?, data = '{}', version = version + 1"
-            f" WHERE user_id = ? AND id = ? AND {_LIVE}"
-        )
+        sql = f"{_TOMBSTONE} WHERE user_id = ? AND id = ? AND {_LIVE}"
         return self._write(lambda db: db.execute(sql, (now, user_id, session_id, now)).rowcount) > 0
 
-    def revoke_user(self, user_id: str, now: float, *, except_id: str | None = None) -> list[str]:
-        sql = (
-            "UPDATE huihua_session SET revoked_at = ?, data = '{}', version = version + 1"
-            f" WHERE user_id = ? AND id IS NOT ? AND {_LIVE} RETURNING id"
+    @staticmethod
+    def _remark(
+        db: sqlite3.Connection, user_id: str, now: float, blocked: bool | None, except_id: str | None
+    ) -> list[str]:
+        """Bump the epoch (and set `blocked` unless None), keep `except_id` live, tombstone the
+        user's other sessions; the ids of those that were live."""
+        db.execute(
+            "INSERT INTO huihua_user_mark (user_id, epoch, blocked, changed_at) VALUES (?, 0, 0, ?)"
+            " ON CONFLICT (user_id) DO NOTHING",
+            (user_id, now),
         )
-        rows = self._write(lambda db: db.execute(sql, (now, user_id, except_id, now)).fetchall())
-        return [r[0] for r in rows]
+        old, was_blocked = db.execute(
+            "SELECT epoch, blocked FROM huihua_user_mark WHERE user_id = ?", (user_id,)
+        ).fetchone()
+        now_blocked = bool(was_blocked) if blocked is None else blocked
+        db.execute(
+            "UPDATE huihua_user_mark SET epoch = ?, blocked = ?, changed_at = ? WHERE user_id = ?",
+            (old + 1, now_blocked, now, user_id),
+        )
+        if except_id is not None and not now_blocked:
+            db.execute(
+                "UPDATE huihua_session SET epoch = ? WHERE user_id = ? AND id = ? AND revoked_at IS NULL"
+                " AND expires_at > ? AND epoch = ?",
+                (old + 1, user_id, except_id, now, old if not was_blocked else -1),
+            )
+        if blocked is False:
+            return []  # unblocking: sessions of the blocked time stay dead by their epoch
+        rows = db.execute(
+            f"{_TOMBSTONE} WHERE user_id = ? AND id IS NOT ? AND revoked_at IS NULL AND expires_at > ?"
+            " RETURNING id, epoch",
+            (now, user_id, except_id, now),
+        ).fetchall()
+        return [sid for sid, epoch in rows if epoch == old and not was_blocked]
+
+    def revoke_user(self, user_id: str, now: float, *, except_id: str | None = None) -> list[str]:
+        return self._write(lambda db: self._remark(db, user_id, now, None, except_id))
+
+    def set_user_blocked(self, user_id: str, blocked: bool, now: float) -> list[str]:
+        return self._write(lambda db: self._remark(db, user_id, now, blocked, None))
 
     def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
         sql = (

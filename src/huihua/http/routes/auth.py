@@ -26,8 +26,8 @@ async def signed_in(ctx: SessionContext, svc: Services) -> tuple[Session, User]:
     if session.user_id is None:
         raise SessionUnknown("log in first: this session is anonymous")
     user = await svc.accounts.get(session.user_id)
-    if user is None or user.disabled:
-        await svc.manager.revoke_user(session.user_id, reason="user_disabled")
+    if user is None or user.disabled:  # disabled meanwhile by another path: block in the store too
+        await svc.manager.set_user_blocked(session.user_id, True, reason="user_disabled")
         ctx.end()
         raise SessionRevoked("this account is disabled")
     return session, user
@@ -103,8 +103,10 @@ async def change_password(
         await svc.accounts.change_password(user, body.new_password)
     except PasswordRejected as exc:
         raise ApiError(422, exc.code, str(exc)) from exc
-    await svc.manager.revoke_user(user.id, except_id=session.id, reason="password_changed")
+    # rotate first: the new session is then surely indexed, so "all but this one" keeps it even
+    # where the index had been lost (an evicting Redis)
     rotated = await svc.manager.rotate(session)
+    await svc.manager.revoke_user(user.id, except_id=rotated.id, reason="password_changed")
     ctx.issue(rotated)
     return auth_answer(ctx, user, rotated)
 

@@ -75,10 +75,11 @@ async def revoke_user_session(
 
 @admin.post("/users/{user_id}/disable", status_code=204, responses=errors(404))
 async def disable_user(user_id: str = _USER, svc: Services = Depends(services)) -> Response:
-    """Disable the account and end every session of it at once (ASVS 7.4.2)."""
+    """Disable the account and end every session of it at once (ASVS 7.4.2): the store blocks
+    the user, so no session is usable after this returns, even one a racing login made."""
     if not await svc.accounts.set_disabled(user_id, True):
         raise ApiError(404, "user_not_found", "no user has this id")
-    await svc.manager.revoke_user(user_id, reason="user_disabled")
+    await svc.manager.set_user_blocked(user_id, True, reason="user_disabled")
     return Response(status_code=204)
 
 
@@ -86,6 +87,7 @@ async def disable_user(user_id: str = _USER, svc: Services = Depends(services)) 
 async def enable_user(user_id: str = _USER, svc: Services = Depends(services)) -> Response:
     if not await svc.accounts.set_disabled(user_id, False):
         raise ApiError(404, "user_not_found", "no user has this id")
+    await svc.manager.set_user_blocked(user_id, False)  # sessions of the disabled time stay dead
     return Response(status_code=204)
 
 
