@@ -9,7 +9,8 @@
  *   A 401 for a request sent with a token that has since been replaced just replays.
  * - wx.login is called only when there is no usable token or on such a 401, never per request,
  *   and never more than once per `loginInterval` (250 ms) per `wx`.
- * - At most `maxConcurrent` (10) wx.request calls are in flight per `wx`; the rest queue.
+ * - At most `maxConcurrent` (clamped to WeChat's 10) wx.request calls are in flight per `wx`; the
+ *   rest queue. A slot is freed when wx is done with the request, not when we stop waiting.
  * - No keep-alive timers: the server's sliding expiry is renewed by the requests themselves, and
  *   a rotated token coming back in `X-Session-Token` is stored.
  */
@@ -41,6 +42,8 @@ const MAX_CONCURRENT = 10
 const DEFAULT_LOGIN_INTERVAL = 250
 const DEFAULT_RELOGIN_CODES = ['not_authenticated', 'session_expired', 'session_revoked']
 const MAX_INTERRUPTED_RETRIES = 2
+/** wx.request's own maximum timeout (ms): no request of WeChat's runs longer. */
+const WX_MAX_TIMEOUT = 60000
 
 /** Per `wx` object (one per mini program): the request cap, app visibility, the wx.login clock. */
 interface Platform {
@@ -100,6 +103,17 @@ function platformOf(wx: WxLike, maxConcurrent: number): Platform {
     p.limiter.limit = Math.min(p.limiter.limit, maxConcurrent)
   }
   return p
+}
+
+/**
+ * `maxConcurrent`, clamped to 1..10: WeChat runs at most 10 wx.request calls at once (more fail or
+ * stall), so a larger value is lowered to 10. Anything that is not a positive number means 10
+ * (NaN would otherwise make a queue that never starts).
+ */
+function concurrencyCap(asked: unknown): number {
+  const n = typeof asked === 'number' ? asked : Number(asked)
+  if (!(n > 0)) return MAX_CONCURRENT
+  return Math.max(1, Math.min(MAX_CONCURRENT, Math.floor(n)))
 }
 
 function sleep(ms: number): Promise<void> {
@@ -172,8 +186,7 @@ export class HuihuaClient {
     this.reloginCodes = options.reloginCodes || DEFAULT_RELOGIN_CODES
     this.loginPath = options.loginPath || '/v1/auth/wechat'
     this.methodOverride = options.methodOverride !== false
-    const cap = Math.max(1, Math.min(MAX_CONCURRENT, Math.floor(options.maxConcurrent || MAX_CONCURRENT)))
-    this.platform = platformOf(this.wx, cap)
+    this.platform = platformOf(this.wx, concurrencyCap(options.maxConcurrent))
     this.storageKey = options.storageKey || this.defaultKey(options)
     let shared = this.platform.sessions[this.storageKey]
     if (!shared) {
@@ -462,12 +475,7 @@ export class HuihuaClient {
     let interruptions = 0
     for (;;) {
       const release = await this.platform.limiter.acquire(urgent)
-      let outcome: { res?: WxRequestSuccess; err?: HuihuaError }
-      try {
-        outcome = await this.rawRequest(url, options, token)
-      } finally {
-        release()
-      }
+      const outcome = await this.rawRequest(url, options, token, release)
       if (outcome.res) return outcome.res
       const err = outcome.err!
       if (err.code === 'interrupted' && interruptions < MAX_INTERRUPTED_RETRIES) {
@@ -486,10 +494,16 @@ export class HuihuaClient {
     })
   }
 
+  /**
+   * One wx.request. `release` frees its queue slot when wx is done with the request (it answered,
+   * failed, or was aborted), not merely when we stop waiting: a platform without `abort()` keeps a
+   * timed-out request running, and it still counts against WeChat's 10.
+   */
   private rawRequest(
     url: string,
     options: RequestOptions,
     token: string | null,
+    release: () => void,
   ): Promise<{ res?: WxRequestSuccess; err?: HuihuaError }> {
     const timeout = options.timeout && options.timeout > 0 ? options.timeout : this.timeout
     const asked: Method = (options.method || 'GET').toUpperCase() as Method
@@ -510,6 +524,14 @@ export class HuihuaClient {
     return new Promise((resolve) => {
       let settled = false
       let task: any
+      let finished = false
+      let leak: ReturnType<typeof setTimeout> | undefined
+      const finish = () => {
+        if (finished) return
+        finished = true
+        if (leak !== undefined) clearTimeout(leak)
+        release()
+      }
       const settle = (value: { res?: WxRequestSuccess; err?: HuihuaError }) => {
         if (settled) return
         settled = true
@@ -521,11 +543,19 @@ export class HuihuaClient {
         if (settled) return
         // Settle first: abort() makes wx call `fail` ("request:fail abort") synchronously.
         settle({ err: new HuihuaError('timeout', `${asked} ${url} took longer than ${timeout} ms`, { url }) })
+        let aborted = false
         try {
-          if (task && typeof task.abort === 'function') task.abort()
+          if (task && typeof task.abort === 'function') {
+            task.abort()
+            aborted = true
+          }
         } catch (_e) {
           /* already finished */
         }
+        if (aborted) finish()
+        // No way to stop it: the slot stays taken until wx reports back, or at the latest after
+        // WeChat's own maximum timeout (a platform that never calls back must not shrink the cap).
+        else leak = setTimeout(finish, WX_MAX_TIMEOUT)
       }, timeout + 500)
       try {
         task = this.wx.request({
@@ -535,12 +565,18 @@ export class HuihuaClient {
           header,
           timeout,
           dataType: options.dataType || 'json',
-          success: (res: WxRequestSuccess) =>
-            settle({ res: { statusCode: res.statusCode, data: res.data, header: res.header || {}, cookies: res.cookies } }),
-          fail: (err: WxFail) => settle({ err: failure(err, asked, url) }),
+          success: (res: WxRequestSuccess) => {
+            finish()
+            settle({ res: { statusCode: res.statusCode, data: res.data, header: res.header || {}, cookies: res.cookies } })
+          },
+          fail: (err: WxFail) => {
+            finish()
+            settle({ err: failure(err, asked, url) })
+          },
         })
         if (task && typeof task.then === 'function') task.then(undefined, () => undefined)
       } catch (e) {
+        finish()
         settle({ err: new HuihuaError('network', `wx.request threw: ${String(e)}`, { url, cause: e }) })
       }
     })

@@ -140,7 +140,7 @@ export interface ClientOptions {
   appId?: string
   /** Per request and per wx.login, in ms. Default 15000 (WeChat's own maximum is 60000). */
   timeout?: number
-  /** Requests in flight at once (WeChat allows 10). Default and maximum 10. */
+  /** wx.request calls in flight at once (WeChat allows 10). Default 10; clamped to 1..10. */
   maxConcurrent?: number
   hooks?: Hooks
   /** Minimum ms between two wx.login calls (WeChat allows about 4/s). Default 250. */

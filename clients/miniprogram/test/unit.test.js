@@ -246,6 +246,46 @@ test('maxConcurrent caps requests in flight; the login call is not starved', asy
   assert.equal(wx.stats.maxInFlight, 3)
 })
 
+test('maxConcurrent: 50 is clamped to WeChat\'s 10: 50 parallel requests, never more than 10 in flight', async () => {
+  const { client, wx } = setup({ client: { maxConcurrent: 50 }, wx: { delay: 10 } })
+  await client.login()
+  wx.stats.maxInFlight = 0
+  const all = await Promise.all(Array.from({ length: 50 }, (_, i) => client.request({ url: '/v1/x?i=' + i })))
+  assert.equal(all.length, 50)
+  assert.ok(all.every((r) => r.statusCode === 200))
+  assert.ok(wx.stats.maxInFlight <= 10, `max in flight ${wx.stats.maxInFlight}`)
+  assert.equal(wx.stats.maxInFlight, 10, 'the queue fills the 10 slots it has')
+  assert.equal(wx.stats.inFlight, 0)
+})
+
+test('a timed-out request that wx cannot abort keeps its slot until wx reports back', async () => {
+  // A platform that ignores `timeout` and returns no task (no abort()): after the SDK's deadline
+  // the request is still running on the phone and still counts against WeChat's 10.
+  const server = fakeServer({ slow: { '/slow': 700 } })
+  const { client, wx } = setup({ handle: server.handle })
+  await client.login()
+  const request = wx.request
+  wx.request = (o) => {
+    request.call(wx, o)
+  }
+  wx.stats.maxInFlight = 0
+  const all = await Promise.allSettled(Array.from({ length: 12 }, () => client.request({ url: '/slow', timeout: 10 })))
+  assert.ok(all.every((r) => r.status === 'rejected' && r.reason.code === 'timeout'))
+  assert.ok(wx.stats.maxInFlight <= 10, `max in flight ${wx.stats.maxInFlight}`)
+  await sleep(800)
+  assert.equal(wx.stats.inFlight, 0)
+  assert.equal((await client.request({ url: '/v1/x' })).statusCode, 200, 'every slot came back')
+})
+
+test('a maxConcurrent that is not a number falls back to 10 (never a queue that cannot start)', async () => {
+  for (const maxConcurrent of [NaN, 'many', Infinity, -3, 0]) {
+    const { client, wx } = setup({ client: { maxConcurrent }, wx: { delay: 5 } })
+    const all = await Promise.all(Array.from({ length: 15 }, () => client.request({ url: '/v1/x' })))
+    assert.ok(all.every((r) => r.statusCode === 200), String(maxConcurrent))
+    assert.ok(wx.stats.maxInFlight <= 10, `${maxConcurrent}: max in flight ${wx.stats.maxInFlight}`)
+  }
+})
+
 test('Taro adapter: Promise-only request/login are mapped to callbacks', async () => {
   const server = fakeServer()
   const storage = new Map()
