@@ -63,6 +63,34 @@ test('no token: a burst of 10 requests shares ONE lazy login', async () => {
   assert.equal(JSON.parse(wx.storage.get(KEY)).token, 'tok-1')
 })
 
+test('20 parallel requests that all get a session 401 share ONE wx.login and ONE login call, and each replays once', async () => {
+  const { wx, client, server, events } = setup({ wx: { delay: 10 } })
+  wx.storage.set(KEY, JSON.stringify({ token: 'dead' })) // stored, but the server no longer knows it
+  const urls = Array.from({ length: 20 }, (_, i) => '/v1/x?i=' + i)
+  const all = await Promise.all(urls.map((url) => client.request({ url })))
+  assert.deepEqual(all.map((r) => r.statusCode), Array(20).fill(200))
+  assert.ok(all.every((r) => r.data.token === 'tok-1'), 'every replay carried the one new token')
+  assert.equal(wx.stats.loginCalls, 1, 'exactly one wx.login')
+  assert.equal(server.logins, 1, 'exactly one POST /v1/auth/wechat')
+  assert.equal(wx.stats.requests.filter((r) => r.url === BASE + '/v1/auth/wechat').length, 1)
+  for (const url of urls) {
+    const sent = wx.stats.requests.filter((r) => r.url === BASE + url).map((r) => r.header.Authorization)
+    assert.deepEqual(sent, ['Bearer dead', 'Bearer tok-1'], `${url}: once with the dead token, replayed once`)
+  }
+  assert.equal(events.login.length, 1)
+  assert.deepEqual(events.expired.map((e) => e.code), ['session_expired'], 'one expiry, not one per request')
+})
+
+test('login() joins a login already in flight, also one started by another client on the same wx', async () => {
+  const { wx, client, server } = setup()
+  const second = createClient({ baseURL: BASE, wx, loginInterval: 0 })
+  const results = await Promise.all([client.login(), client.login(), second.login()])
+  assert.equal(wx.stats.loginCalls, 1)
+  assert.equal(server.logins, 1)
+  assert.deepEqual(results.map((r) => r.session.id), ['s1', 's1', 's1'])
+  assert.equal(second.token(), 'tok-1')
+})
+
 test('the login call sends the code in a JSON body with X-Session-Transport: header', async () => {
   const { wx, client } = setup()
   await client.login()
