@@ -392,7 +392,7 @@ export class HuihuaClient {
       } catch (e) {
         // The code may or may not have reached the server; the server's exchange is idempotent
         // for the same code, so one retry with it is safe (a fresh code would cost a wx.login).
-        if (!(e instanceof HuihuaError) || (e.code !== 'network' && e.code !== 'timeout')) throw e
+        if (!(e instanceof HuihuaError) || ['network', 'timeout', 'interrupted'].indexOf(e.code) < 0) throw e
         res = await this.send(url, opts, null, true, false)
       }
       if (res.statusCode !== 200 || !res.data || typeof res.data !== 'object') {
@@ -464,7 +464,11 @@ export class HuihuaClient {
 
   // ---- transport --------------------------------------------------------------------------
 
-  /** One wx.request through the queue, with a timeout and the background-interruption retry. */
+  /**
+   * One wx.request through the queue, with a timeout and the background-interruption retry.
+   * `interrupted` means the request may well have reached the server (only its answer was lost),
+   * so only a request that is safe to repeat is sent again: see `repeatable`.
+   */
   private async send(
     url: string,
     options: RequestOptions,
@@ -478,10 +482,17 @@ export class HuihuaClient {
       const outcome = await this.rawRequest(url, options, token, release)
       if (outcome.res) return outcome.res
       const err = outcome.err!
-      if (err.code === 'interrupted' && interruptions < MAX_INTERRUPTED_RETRIES) {
-        interruptions++
-        if (this.platform.hidden && this.platform.canWaitForShow) await this.whenShown()
-        continue
+      if (err.code === 'interrupted') {
+        if (!repeatable(options)) {
+          const failed = notRepeated(err, options, url)
+          if (report) this.emitError(failed)
+          throw failed
+        }
+        if (interruptions < MAX_INTERRUPTED_RETRIES) {
+          interruptions++
+          if (this.platform.hidden && this.platform.canWaitForShow) await this.whenShown()
+          continue
+        }
       }
       if (report) this.emitError(err)
       throw err
@@ -650,6 +661,34 @@ export class HuihuaClient {
       /* a hook must not break the client */
     }
   }
+}
+
+const SAFE_METHODS = ['GET', 'HEAD', 'OPTIONS']
+
+/**
+ * May this request be sent again when its answer was lost? Only a safe method (the method the
+ * server sees: a PATCH sent as POST + X-HTTP-Method-Override is a PATCH), or a request the caller
+ * gave an `Idempotency-Key`, which lets the server answer a repeat without doing it twice. A lost
+ * answer to any other write must not double an order.
+ */
+function repeatable(options: RequestOptions): boolean {
+  const method = (options.method || 'GET').toUpperCase()
+  const override = headerValue(options.header, 'X-HTTP-Method-Override')
+  if (SAFE_METHODS.indexOf(method) >= 0 && (!override || SAFE_METHODS.indexOf(override.toUpperCase()) >= 0)) {
+    return true
+  }
+  const key = headerValue(options.header, 'Idempotency-Key')
+  return !!key && key.trim() !== ''
+}
+
+function notRepeated(err: HuihuaError, options: RequestOptions, url: string): HuihuaError {
+  const method = (options.method || 'GET').toUpperCase()
+  return new HuihuaError(
+    'interrupted',
+    `${method} ${url} was interrupted and may have reached the server; it was not sent again ` +
+      '(a write is repeated only with an Idempotency-Key header)',
+    { errMsg: err.errMsg, url },
+  )
 }
 
 function failure(err: WxFail | undefined, method: string, url: string): HuihuaError {

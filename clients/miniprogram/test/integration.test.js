@@ -307,6 +307,45 @@ describe('account features', () => {
   })
 })
 
+describe('lost answers (the server did the request, wx reports interrupted)', () => {
+  /** Lose the answer of the first `times` requests to `path` (that match `method`, if given). */
+  const loseFirst = (path, { times = 1, method } = {}) => {
+    let left = times
+    return (option) => {
+      const match = option.url.split('?')[0].endsWith(path) && (!method || option.method === method)
+      if (!match || left <= 0) return null
+      left--
+      return 'request:fail interrupted'
+    }
+  }
+
+  test('an increment whose answer was lost is not sent again: the counter moved once, not twice', T, async () => {
+    const { client, wx, events } = phoneAndClient({ wxOptions: { loseAnswer: loseFirst('/v1/session/data', { method: 'POST' }) } })
+    await client.login()
+    await assert.rejects(
+      client.request({ url: '/v1/session/data', method: 'PATCH', data: { incr: { orders: 1 } } }),
+      (e) => e instanceof HuihuaError && e.code === 'interrupted',
+    )
+    assert.equal(wx.stats.lost.length, 1)
+    assert.equal(wx.stats.lost[0].statusCode, 200, 'the server did it')
+    assert.equal(wx.stats.requests.filter((r) => r.url.endsWith('/v1/session/data')).length, 1, 'sent once')
+    assert.deepEqual(events.errors.map((e) => e.code), ['interrupted'])
+    const read = await client.request({ url: '/v1/session/data' })
+    assert.equal(read.statusCode, 200)
+    assert.equal(read.data.data.orders, 1)
+  })
+
+  test('a read whose answer was lost is sent again and answers', T, async () => {
+    const { client, wx } = phoneAndClient({ wxOptions: { loseAnswer: loseFirst('/v1/auth/me') } })
+    const { user } = await client.login()
+    const me = await client.request({ url: '/v1/auth/me' })
+    assert.equal(me.statusCode, 200)
+    assert.equal(me.data.user.id, user.id)
+    assert.equal(wx.stats.lost.length, 1)
+    assert.equal(wx.stats.requests.filter((r) => r.url.endsWith('/v1/auth/me')).length, 2)
+  })
+})
+
 describe('the example mini program (examples/miniprogram) against the same servers', () => {
   test('login page, counter, my sessions, binding, logout', T, async (t) => {
     const wx = createFakeWx({ emulatorURL: S.emulatorURL })

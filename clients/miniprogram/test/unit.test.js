@@ -223,6 +223,117 @@ test('interrupted without visibility events is retried a bounded number of times
   await assert.rejects(client.request({ url: '/v1/x' }), (e) => e.code === 'interrupted')
 })
 
+/** A server whose answers to `path` are lost once, `times` times, as wx reports a backgrounded request. */
+function losingServer(path, times = 1) {
+  const server = fakeServer()
+  let left = times
+  const handle = (o) => {
+    if (o.url.split('?')[0] === BASE + path && left > 0) {
+      left--
+      server.handle(o) // it reached the server and was done there...
+      return { fail: 'request:fail interrupted' } // ...but the answer never came back
+    }
+    return server.handle(o)
+  }
+  return { server, handle }
+}
+
+const sentTo = (wx, path) => wx.stats.requests.filter((r) => r.url.split('?')[0] === BASE + path)
+
+test('interrupted POST / PUT / DELETE / PATCH are never sent again: HuihuaError interrupted', async () => {
+  const cases = [
+    { method: 'POST' },
+    { method: 'PUT' },
+    { method: 'DELETE' },
+    { method: 'PATCH' }, // goes out as POST + X-HTTP-Method-Override: PATCH
+    { method: 'PATCH', client: { methodOverride: false } },
+    { method: 'post' },
+  ]
+  for (const c of cases) {
+    const { handle } = losingServer('/v1/orders')
+    const { client, wx, events } = setup({ handle, client: c.client })
+    await client.login()
+    await assert.rejects(client.request({ url: '/v1/orders', method: c.method, data: { item: 1 } }), (e) => {
+      assert.ok(e instanceof HuihuaError)
+      assert.equal(e.code, 'interrupted')
+      assert.match(e.errMsg, /interrupted/)
+      assert.match(e.message, /not sent again/)
+      return true
+    })
+    assert.equal(sentTo(wx, '/v1/orders').length, 1, `${c.method}: sent once`)
+    assert.deepEqual(events.errors.map((e) => e.code), ['interrupted'], 'reported once')
+  }
+})
+
+test('an interrupted write is not re-sent when the app comes back either', async () => {
+  const { handle } = losingServer('/v1/orders')
+  const { client, wx } = setup({ handle })
+  await client.login()
+  wx._hide()
+  const result = client.request({ url: '/v1/orders', method: 'POST', data: { item: 1 } }).then(
+    () => 'resolved',
+    (e) => e.code,
+  )
+  const early = await Promise.race([result, sleep(100).then(() => 'still waiting')])
+  assert.equal(early, 'interrupted', 'rejected at once, not parked until onAppShow')
+  wx._show()
+  await sleep(30)
+  assert.equal(sentTo(wx, '/v1/orders').length, 1)
+})
+
+test('a write the caller gave an Idempotency-Key is retried with the same key', async () => {
+  for (const name of ['Idempotency-Key', 'idempotency-key']) {
+    const { handle } = losingServer('/v1/orders')
+    const { client, wx } = setup({ handle })
+    await client.login()
+    const res = await client.request({ url: '/v1/orders', method: 'POST', data: { item: 1 }, header: { [name]: 'order-42' } })
+    assert.equal(res.statusCode, 200)
+    assert.deepEqual(sentTo(wx, '/v1/orders').map((r) => r.header[name]), ['order-42', 'order-42'])
+  }
+  // An empty key is no key.
+  const { handle } = losingServer('/v1/orders')
+  const { client, wx } = setup({ handle })
+  await client.login()
+  await assert.rejects(
+    client.request({ url: '/v1/orders', method: 'POST', header: { 'Idempotency-Key': ' ' } }),
+    (e) => e.code === 'interrupted',
+  )
+  assert.equal(sentTo(wx, '/v1/orders').length, 1)
+})
+
+test('interrupted GET / HEAD / OPTIONS are retried', async () => {
+  for (const method of ['GET', 'HEAD', 'OPTIONS', undefined]) {
+    const { handle } = losingServer('/v1/x')
+    const { client, wx } = setup({ handle })
+    await client.login()
+    const res = await client.request({ url: '/v1/x', method })
+    assert.equal(res.statusCode, 200, String(method))
+    assert.equal(sentTo(wx, '/v1/x').length, 2, String(method))
+  }
+  // A request that asks the server to act as another method is not a read.
+  const { handle } = losingServer('/v1/x', 2)
+  const { client, wx } = setup({ handle })
+  await client.login()
+  await assert.rejects(
+    client.request({ url: '/v1/x', method: 'POST', header: { 'X-HTTP-Method-Override': 'GET' } }),
+    (e) => e.code === 'interrupted',
+  )
+  await assert.rejects(
+    client.request({ url: '/v1/x', method: 'GET', header: { 'X-HTTP-Method-Override': 'DELETE' } }),
+    (e) => e.code === 'interrupted',
+  )
+  assert.equal(sentTo(wx, '/v1/x').length, 2)
+})
+
+test('a write refused with a session 401 is still replayed once after the re-login (the server did not do it)', async () => {
+  const { client, wx, server } = setup()
+  await client.login()
+  server.valid.clear()
+  const res = await client.request({ url: '/v1/orders', method: 'POST', data: { item: 1 } })
+  assert.equal(res.statusCode, 200)
+  assert.deepEqual(sentTo(wx, '/v1/orders').map((r) => r.header.Authorization), ['Bearer tok-1', 'Bearer tok-2'])
+})
+
 test('PATCH goes out as POST + X-HTTP-Method-Override (wx.request has no PATCH)', async () => {
   const { client, wx } = setup()
   await client.request({ url: '/v1/session/data', method: 'PATCH', data: { incr: { n: 1 } } })
