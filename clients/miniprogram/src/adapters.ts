@@ -4,7 +4,7 @@
  * `[err, res]`, H5 builds name the response header `headers`, and some methods are missing outside
  * WeChat. These adapters map them to the `WxLike` interface the client uses.
  */
-import { WxFail, WxLike, WxLoginOption, WxRequestOption, WxRequestSuccess } from './types'
+import { WxFail, WxLike, WxLoginOption, WxRandomValuesOption, WxRequestOption, WxRequestSuccess } from './types'
 
 type AnyApi = { [name: string]: any }
 
@@ -85,6 +85,9 @@ export function fromPlatform(api: AnyApi, label = 'platform'): WxLike {
   if (show) adapted.onAppShow = show
   const hide = bind('onAppHide')
   if (hide) adapted.onAppHide = hide
+  if (typeof api.getRandomValues === 'function') {
+    adapted.getRandomValues = (option: WxRandomValuesOption) => callBoth(api, 'getRandomValues', option as any, (r) => r)
+  }
   return adapted
 }
 

@@ -8,7 +8,10 @@
  *   shared by every client on the same `wx` object and storage key); each of them replays once.
  *   A 401 for a request sent with a token that has since been replaced just replays.
  * - wx.login is called only when there is no usable token or on such a 401, never per request,
- *   and never more than once per `loginInterval` (250 ms) per `wx`.
+ *   and never more than once per `loginInterval` (250 ms) per `wx`. Each code goes out with a
+ *   random `Idempotency-Key` of its own (./random), reused only when that code is retried.
+ * - A request whose answer was lost (`interrupted`) is sent again only when that is safe: a read,
+ *   or a request with an `Idempotency-Key`. Other writes reject, so nothing is done twice.
  * - At most `maxConcurrent` (clamped to WeChat's 10) wx.request calls are in flight per `wx`; the
  *   rest queue. A slot is freed when wx is done with the request, not when we stop waiting.
  * - No keep-alive timers: the server's sliding expiry is renewed by the requests themselves, and
@@ -16,6 +19,7 @@
  */
 import { HuihuaError, serverErrorCode, serverErrorMessage } from './errors'
 import { Limiter } from './queue'
+import { randomKey } from './random'
 import { SafeStorage } from './storage'
 import {
   ClientOptions,
@@ -378,20 +382,23 @@ export class HuihuaClient {
       const wait = this.platform.lastLoginAt + this.loginInterval - Date.now()
       if (wait > 0) await sleep(wait)
       this.platform.lastLoginAt = Date.now()
-      const code = await this.wxLogin()
+      // One key per attempt (per code), kept in this closure only, never in storage: every retry
+      // of this code below reuses `opts`, so the server can hand the outcome back to us, and
+      // only to us (the same code with no key or another key gets 400 wechat_code_used).
+      const [code, key] = await Promise.all([this.wxLogin(), randomKey(this.wx)])
       const url = this.resolve(this.loginPath)
       const opts: RequestOptions = {
         url,
         method: 'POST',
         data: { code },
-        header: { 'X-Session-Transport': 'header' },
+        header: { 'X-Session-Transport': 'header', 'Idempotency-Key': key },
       }
       let res: WxRequestSuccess
       try {
         res = await this.send(url, opts, null, true, false)
       } catch (e) {
-        // The code may or may not have reached the server; the server's exchange is idempotent
-        // for the same code, so one retry with it is safe (a fresh code would cost a wx.login).
+        // The code may or may not have reached the server; its exchange is idempotent for the
+        // same code and key, so one more try with both is safe (a fresh code costs a wx.login).
         if (!(e instanceof HuihuaError) || ['network', 'timeout', 'interrupted'].indexOf(e.code) < 0) throw e
         res = await this.send(url, opts, null, true, false)
       }

@@ -38,6 +38,13 @@ export interface WxLoginOption {
   fail?: (err: WxFail) => void
 }
 
+export interface WxRandomValuesOption {
+  /** Bytes wanted. */
+  length: number
+  success?: (res: { randomValues: ArrayBuffer; errMsg?: string }) => void
+  fail?: (err: WxFail) => void
+}
+
 export interface WxAccountInfo {
   miniProgram: { appId: string; envVersion?: string }
 }
@@ -56,6 +63,8 @@ export interface WxLike {
   getAccountInfoSync?: () => WxAccountInfo
   onAppShow?: (listener: (...args: any[]) => void) => void
   onAppHide?: (listener: (...args: any[]) => void) => void
+  /** WeChat's CSPRNG (base library 2.15.0+), for the login's idempotency key. */
+  getRandomValues?: (option: WxRandomValuesOption) => unknown
 }
 
 export interface User {

@@ -9,9 +9,14 @@ const BASE = 'https://api.example.com'
 const KEY = 'huihua:app:default:session'
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms))
 
-/** A tiny fake huihua: /v1/auth/wechat issues tok-N; `valid` tokens pass, others get 401. */
+/**
+ * A tiny fake huihua: /v1/auth/wechat issues tok-N; `valid` tokens pass, others get 401. Like the
+ * real exchange, a code seen before gives the same answer again only with the same
+ * Idempotency-Key, else 400 wechat_code_used.
+ */
 function fakeServer({ reloginCode = 'session_expired', slow = {} } = {}) {
   const valid = new Set()
+  const exchanged = new Map() // code -> {key, answer}
   let issued = 0
   const server = {
     valid,
@@ -20,10 +25,16 @@ function fakeServer({ reloginCode = 'session_expired', slow = {} } = {}) {
       const path = option.url.replace(BASE, '')
       if (slow[path]) await sleep(slow[path])
       if (path === '/v1/auth/wechat') {
+        const code = option.data && option.data.code
+        const key = option.header && option.header['Idempotency-Key']
+        const before = exchanged.get(code)
+        if (before) return before.key && before.key === key ? before.answer : err(400, 'wechat_code_used')
         server.logins++
         const token = 'tok-' + ++issued
         valid.add(token)
-        return { statusCode: 200, data: { user: { id: 'u1' }, session: { id: 's' + issued }, token, bound: false } }
+        const answer = { statusCode: 200, data: { user: { id: 'u1' }, session: { id: 's' + issued }, token, bound: false } }
+        exchanged.set(code, { key, answer })
+        return answer
       }
       const auth = option.header && option.header.Authorization
       const token = auth && auth.replace(/^Bearer /, '')
@@ -99,6 +110,94 @@ test('the login call sends the code in a JSON body with X-Session-Transport: hea
   assert.equal(call.url, BASE + '/v1/auth/wechat')
   assert.deepEqual(call.data, { code: 'code-1' })
   assert.equal(call.header['X-Session-Transport'], 'header')
+})
+
+const loginCalls = (wx) => wx.stats.requests.filter((r) => r.url === BASE + '/v1/auth/wechat')
+
+test('each login attempt sends its own random Idempotency-Key (128 bits), kept out of storage', async () => {
+  const { wx, client } = setup()
+  await client.login()
+  await client.login()
+  const keys = loginCalls(wx).map((r) => r.header['Idempotency-Key'])
+  assert.equal(keys.length, 2)
+  for (const k of keys) assert.match(k, /^[0-9a-f]{32}$/)
+  assert.notEqual(keys[0], keys[1], 'a new key for a new code')
+  for (const [k, v] of wx.storage) {
+    for (const key of keys) assert.ok(!String(k).includes(key) && !String(v).includes(key), 'key in storage')
+  }
+  // Nor on any other request.
+  await client.request({ url: '/v1/x', method: 'POST' })
+  assert.equal(wx.stats.requests.at(-1).header['Idempotency-Key'], undefined)
+})
+
+test('a login whose answer was lost is retried with the same code and the same key, and succeeds', async () => {
+  for (const lost of ['request:fail interrupted', 'request:fail timeout', 'request:fail ECONNRESET']) {
+    const server = fakeServer()
+    let left = 1
+    const handle = (o) => {
+      if (o.url !== BASE + '/v1/auth/wechat' || left-- <= 0) return server.handle(o)
+      server.handle(o) // the server exchanged the code...
+      return { fail: lost } // ...and the answer was lost
+    }
+    const { wx, client } = setup({ handle })
+    const result = await client.login()
+    assert.equal(result.session.id, 's1', `${lost}: the first attempt's session, not a second one`)
+    assert.equal(client.token(), 'tok-1')
+    assert.equal(wx.stats.loginCalls, 1, 'no second wx.login')
+    assert.equal(server.logins, 1)
+    const [a, b] = loginCalls(wx)
+    assert.deepEqual(b.data, a.data, 'same code')
+    assert.equal(b.header['Idempotency-Key'], a.header['Idempotency-Key'], `${lost}: same key`)
+  }
+})
+
+test('the key comes from wx.getRandomValues where the platform has it', async () => {
+  const { wx, client } = setup()
+  const asked = []
+  wx.getRandomValues = (o) => {
+    asked.push(o.length)
+    setTimeout(() => o.success({ randomValues: Uint8Array.from({ length: o.length }, (_, i) => i + 0xa0).buffer, errMsg: 'getRandomValues:ok' }), 1)
+  }
+  await client.login()
+  assert.deepEqual(asked, [16])
+  assert.equal(loginCalls(wx)[0].header['Idempotency-Key'], 'a0a1a2a3a4a5a6a7a8a9aaabacadaeaf')
+})
+
+test('a wx.getRandomValues that fails, hangs, or hands back zeros or too few bytes is not used', { timeout: 10000 }, async () => {
+  const broken = {
+    fails: (o) => o.fail({ errMsg: 'getRandomValues:fail' }),
+    throws: () => {
+      throw new Error('not supported')
+    },
+    zeros: (o) => o.success({ randomValues: new ArrayBuffer(o.length) }),
+    short: (o) => o.success({ randomValues: Uint8Array.of(1, 2, 3).buffer }),
+    nothing: (o) => o.success({}),
+    hangs: () => undefined,
+  }
+  for (const [name, impl] of Object.entries(broken)) {
+    const { wx, client } = setup()
+    wx.getRandomValues = impl
+    await client.login()
+    const key = loginCalls(wx)[0].header['Idempotency-Key']
+    assert.match(key, /^[0-9a-f]{32}$/, name)
+    assert.notEqual(key, '0'.repeat(32), name)
+  }
+})
+
+test('without wx.getRandomValues or a global crypto, the key is still 128 random bits', async (t) => {
+  const saved = Object.getOwnPropertyDescriptor(globalThis, 'crypto')
+  Object.defineProperty(globalThis, 'crypto', { value: undefined, configurable: true, writable: true })
+  t.after(() => Object.defineProperty(globalThis, 'crypto', saved))
+  const random = Math.random
+  let calls = 0
+  Math.random = () => (calls++, random())
+  t.after(() => (Math.random = random))
+  const { wx, client } = setup()
+  for (let i = 0; i < 20; i++) await client.login()
+  const keys = loginCalls(wx).map((r) => r.header['Idempotency-Key'])
+  assert.ok(keys.every((k) => /^[0-9a-f]{32}$/.test(k)))
+  assert.equal(new Set(keys).size, 20)
+  assert.ok(calls >= 20 * 16, 'Math.random was the source')
 })
 
 test('a 401 without an error code, or with a non-session code, does not log in again', async () => {
@@ -432,12 +531,17 @@ test('Taro adapter: Promise-only request/login are mapped to callbacks', async (
   const Taro = {
     request: (o) => Promise.resolve(server.handle(o)).then((r) => ({ ...r, header: undefined, headers: r.header || {} })),
     login: () => Promise.resolve({ code: 'c' + ++logins, errMsg: 'login:ok' }),
+    getRandomValues: ({ length }) => Promise.resolve({ randomValues: new Uint8Array(length).fill(7).buffer }),
     getStorageSync: (k) => storage.get(k) || '',
     setStorageSync: (k, v) => storage.set(k, v),
     removeStorageSync: (k) => storage.delete(k),
   }
+  const sent = []
+  const request = Taro.request
+  Taro.request = (o) => (sent.push(o), request(o))
   const client = createClient({ baseURL: BASE, adapter: taro(Taro), loginInterval: 0 })
   const res = await client.request({ url: '/v1/x' })
+  assert.equal(sent[0].header['Idempotency-Key'], '07'.repeat(16), 'Taro.getRandomValues (Promise form) was used')
   assert.equal(res.statusCode, 200)
   assert.equal(logins, 1)
   assert.ok(storage.get(KEY))
