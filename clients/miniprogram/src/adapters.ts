@@ -66,6 +66,18 @@ function normalizeResponse(r: any): WxRequestSuccess {
   }
 }
 
+/** adapted object -> the platform object it wraps */
+const sources: WeakMap<object, object> = new WeakMap()
+
+/**
+ * The object that stands for one mini-program runtime: the platform an adapter wraps, else `wx`
+ * itself. Clients on the same runtime share one request cap (WeChat's 10) and one login flight,
+ * however many adapted objects were made for it.
+ */
+export function runtimeOf(wx: WxLike): object {
+  return sources.get(wx) || wx
+}
+
 /** Adapt an object with wx-style methods (Taro, uni, or another `wx` clone). */
 export function fromPlatform(api: AnyApi, label = 'platform'): WxLike {
   if (!api || typeof api.request !== 'function' || typeof api.login !== 'function') {
@@ -88,6 +100,7 @@ export function fromPlatform(api: AnyApi, label = 'platform'): WxLike {
   if (typeof api.getRandomValues === 'function') {
     adapted.getRandomValues = (option: WxRandomValuesOption) => callBoth(api, 'getRandomValues', option as any, (r) => r)
   }
+  sources.set(adapted, api)
   return adapted
 }
 

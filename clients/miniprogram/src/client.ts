@@ -36,7 +36,7 @@ import {
   WxLike,
   WxRequestSuccess,
 } from './types'
-import { taro as taroAdapter, uni as uniAdapter } from './adapters'
+import { runtimeOf, taro as taroAdapter, uni as uniAdapter } from './adapters'
 
 declare const Taro: any
 declare const uni: any
@@ -49,7 +49,10 @@ const MAX_INTERRUPTED_RETRIES = 2
 /** wx.request's own maximum timeout (ms): no request of WeChat's runs longer. */
 const WX_MAX_TIMEOUT = 60000
 
-/** Per `wx` object (one per mini program): the request cap, app visibility, the wx.login clock. */
+/**
+ * Per runtime (one per mini program: the `wx` object, or the platform an adapter wraps): the
+ * request cap, app visibility, the wx.login clock.
+ */
 interface Platform {
   limiter: Limiter
   hidden: boolean
@@ -70,7 +73,7 @@ interface Shared {
 const platforms: WeakMap<object, Platform> = new WeakMap()
 
 function platformOf(wx: WxLike, maxConcurrent: number): Platform {
-  let p = platforms.get(wx)
+  let p = platforms.get(runtimeOf(wx))
   if (!p) {
     const platform: Platform = {
       limiter: new Limiter(maxConcurrent),
@@ -100,7 +103,7 @@ function platformOf(wx: WxLike, maxConcurrent: number): Platform {
         /* visibility unknown: interrupted requests are retried at once */
       }
     }
-    platforms.set(wx, platform)
+    platforms.set(runtimeOf(wx), platform)
     p = platform
   } else {
     // Several clients on one wx share WeChat's one cap: the smallest wins.

@@ -3,8 +3,8 @@
  * characters. A leaked wx.login code is worth nothing without it, so it must be unguessable.
  *
  * Where the bytes come from, first that works:
- * 1. `wx.getRandomValues` (base library 2.15.0+; Taro and uni-app through the adapters):
- *    WeChat's cryptographically secure generator.
+ * 1. `wx.getRandomValues` (base library 2.15.0+; Taro's or uni-app's, where there is one,
+ *    through the adapters): WeChat's cryptographically secure generator.
  * 2. The global `crypto.getRandomValues` (Web Crypto: Node 18+, H5 builds, newer engines).
  * 3. Older base libraries have neither: `Math.random`. Both engines WeChat runs (V8,
  *    JavaScriptCore) seed it from the OS per app start. It is not a CSPRNG (its state could be

@@ -2,7 +2,7 @@
 // Client logic against a scripted wx (no network, no server): fast and deterministic.
 const test = require('node:test')
 const assert = require('node:assert/strict')
-const { createClient, HuihuaError, taro, uni } = require('..')
+const { createClient, HuihuaError, taro, uni, fromPlatform } = require('..')
 const { createScriptedWx, err } = require('./helpers/scripted-wx')
 
 const BASE = 'https://api.example.com'
@@ -494,6 +494,22 @@ test('maxConcurrent: 50 is clamped to WeChat\'s 10: 50 parallel requests, never 
   assert.ok(wx.stats.maxInFlight <= 10, `max in flight ${wx.stats.maxInFlight}`)
   assert.equal(wx.stats.maxInFlight, 10, 'the queue fills the 10 slots it has')
   assert.equal(wx.stats.inFlight, 0)
+})
+
+test('clients on one runtime share the 10 slots, however many adapted objects wrap it', async () => {
+  const server = fakeServer()
+  const wx = createScriptedWx({ handle: server.handle, delay: 10 })
+  const clients = [
+    createClient({ baseURL: BASE, wx, maxConcurrent: 50, loginInterval: 0 }),
+    createClient({ baseURL: BASE, adapter: fromPlatform(wx), maxConcurrent: 50, loginInterval: 0 }),
+    createClient({ baseURL: BASE, adapter: fromPlatform(wx), maxConcurrent: 50, loginInterval: 0 }),
+  ]
+  await clients[0].login()
+  wx.stats.maxInFlight = 0
+  const all = await Promise.all(Array.from({ length: 45 }, (_, i) => clients[i % 3].request({ url: '/v1/x' })))
+  assert.ok(all.every((r) => r.statusCode === 200))
+  assert.ok(wx.stats.maxInFlight <= 10, `max in flight ${wx.stats.maxInFlight}`)
+  assert.equal(wx.stats.loginCalls, 1, 'one session for the runtime and storage key')
 })
 
 test('a timed-out request that wx cannot abort keeps its slot until wx reports back', async () => {
