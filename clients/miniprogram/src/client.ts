@@ -402,7 +402,8 @@ export class HuihuaClient {
       } catch (e) {
         // The code may or may not have reached the server; its exchange is idempotent for the
         // same code and key, so one more try with both is safe (a fresh code costs a wx.login).
-        if (!(e instanceof HuihuaError) || ['network', 'timeout', 'interrupted'].indexOf(e.code) < 0) throw e
+        // (`interrupted` was already retried by send(): the key makes the request repeatable.)
+        if (!(e instanceof HuihuaError) || (e.code !== 'network' && e.code !== 'timeout')) throw e
         res = await this.send(url, opts, null, true, false)
       }
       if (res.statusCode !== 200 || !res.data || typeof res.data !== 'object') {

@@ -151,6 +151,20 @@ test('a login whose answer was lost is retried with the same code and the same k
   }
 })
 
+test('a login interrupted every time gives up after 3 tries of the one code and key', async () => {
+  const server = fakeServer()
+  const { wx, client, events } = setup({
+    wx: { withVisibility: false },
+    handle: (o) => (o.url === BASE + '/v1/auth/wechat' ? { fail: 'request:fail interrupted' } : server.handle(o)),
+  })
+  await assert.rejects(client.login(), (e) => e.code === 'interrupted')
+  const calls = loginCalls(wx)
+  assert.equal(calls.length, 3)
+  assert.equal(new Set(calls.map((r) => r.header['Idempotency-Key'])).size, 1)
+  assert.equal(wx.stats.loginCalls, 1)
+  assert.equal(events.errors.length, 1, 'reported once')
+})
+
 test('the key comes from wx.getRandomValues where the platform has it', async () => {
   const { wx, client } = setup()
   const asked = []
