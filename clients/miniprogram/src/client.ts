@@ -5,15 +5,16 @@
  *   `Authorization: Bearer` (never in a query string), and only to URLs under `baseURL`.
  * - A 401 carrying a session error code (`session_expired`, `session_revoked`,
  *   `not_authenticated`) starts ONE login shared by every request that is waiting (single flight,
- *   shared by every client on the same `wx` object and storage key); each of them replays once.
+ *   shared by every client on the same runtime and storage key); each of them replays once.
  *   A 401 for a request sent with a token that has since been replaced just replays.
  * - wx.login is called only when there is no usable token or on such a 401, never per request,
  *   and never more than once per `loginInterval` (250 ms) per `wx`. Each code goes out with a
  *   random `Idempotency-Key` of its own (./random), reused only when that code is retried.
  * - A request whose answer was lost (`interrupted`) is sent again only when that is safe: a read,
  *   or a request with an `Idempotency-Key`. Other writes reject, so nothing is done twice.
- * - At most `maxConcurrent` (clamped to WeChat's 10) wx.request calls are in flight per `wx`; the
- *   rest queue. A slot is freed when wx is done with the request, not when we stop waiting.
+ * - At most `maxConcurrent` (clamped to WeChat's 10) wx.request calls are in flight per runtime
+ *   (`wx`, or the platform object adapters wrap); the rest queue. A slot is freed when wx is done
+ *   with the request, not when we stop waiting.
  * - No keep-alive timers: the server's sliding expiry is renewed by the requests themselves, and
  *   a rotated token coming back in `X-Session-Token` is stored.
  */
