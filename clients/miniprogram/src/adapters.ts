@@ -4,7 +4,7 @@
  * `[err, res]`, H5 builds name the response header `headers`, and some methods are missing outside
  * WeChat. These adapters map them to the `WxLike` interface the client uses.
  */
-import { WxFail, WxLike, WxLoginOption, WxRequestOption, WxRequestSuccess } from './types'
+import { WxFail, WxLike, WxLoginOption, WxRandomValuesOption, WxRequestOption, WxRequestSuccess } from './types'
 
 type AnyApi = { [name: string]: any }
 
@@ -66,6 +66,18 @@ function normalizeResponse(r: any): WxRequestSuccess {
   }
 }
 
+/** adapted object -> the platform object it wraps */
+const sources: WeakMap<object, object> = new WeakMap()
+
+/**
+ * The object that stands for one mini-program runtime: the platform an adapter wraps, else `wx`
+ * itself. Clients on the same runtime share one request cap (WeChat's 10) and one login flight,
+ * however many adapted objects were made for it.
+ */
+export function runtimeOf(wx: WxLike): object {
+  return sources.get(wx) || wx
+}
+
 /** Adapt an object with wx-style methods (Taro, uni, or another `wx` clone). */
 export function fromPlatform(api: AnyApi, label = 'platform'): WxLike {
   if (!api || typeof api.request !== 'function' || typeof api.login !== 'function') {
@@ -85,6 +97,10 @@ export function fromPlatform(api: AnyApi, label = 'platform'): WxLike {
   if (show) adapted.onAppShow = show
   const hide = bind('onAppHide')
   if (hide) adapted.onAppHide = hide
+  if (typeof api.getRandomValues === 'function') {
+    adapted.getRandomValues = (option: WxRandomValuesOption) => callBoth(api, 'getRandomValues', option as any, (r) => r)
+  }
+  sources.set(adapted, api)
   return adapted
 }
 

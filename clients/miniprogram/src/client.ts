@@ -5,16 +5,22 @@
  *   `Authorization: Bearer` (never in a query string), and only to URLs under `baseURL`.
  * - A 401 carrying a session error code (`session_expired`, `session_revoked`,
  *   `not_authenticated`) starts ONE login shared by every request that is waiting (single flight,
- *   shared by every client on the same `wx` object and storage key); each of them replays once.
+ *   shared by every client on the same runtime and storage key); each of them replays once.
  *   A 401 for a request sent with a token that has since been replaced just replays.
  * - wx.login is called only when there is no usable token or on such a 401, never per request,
- *   and never more than once per `loginInterval` (250 ms) per `wx`.
- * - At most `maxConcurrent` (10) wx.request calls are in flight per `wx`; the rest queue.
+ *   and never more than once per `loginInterval` (250 ms) per `wx`. Each code goes out with a
+ *   random `Idempotency-Key` of its own (./random), reused only when that code is retried.
+ * - A request whose answer was lost (`interrupted`) is sent again only when that is safe: a read,
+ *   or a request with an `Idempotency-Key`. Other writes reject, so nothing is done twice.
+ * - At most `maxConcurrent` (clamped to WeChat's 10) wx.request calls are in flight per runtime
+ *   (`wx`, or the platform object adapters wrap); the rest queue. A slot is freed when wx is done
+ *   with the request, not when we stop waiting.
  * - No keep-alive timers: the server's sliding expiry is renewed by the requests themselves, and
  *   a rotated token coming back in `X-Session-Token` is stored.
  */
 import { HuihuaError, serverErrorCode, serverErrorMessage } from './errors'
 import { Limiter } from './queue'
+import { randomKey } from './random'
 import { SafeStorage } from './storage'
 import {
   ClientOptions,
@@ -31,7 +37,7 @@ import {
   WxLike,
   WxRequestSuccess,
 } from './types'
-import { taro as taroAdapter, uni as uniAdapter } from './adapters'
+import { runtimeOf, taro as taroAdapter, uni as uniAdapter } from './adapters'
 
 declare const Taro: any
 declare const uni: any
@@ -41,8 +47,13 @@ const MAX_CONCURRENT = 10
 const DEFAULT_LOGIN_INTERVAL = 250
 const DEFAULT_RELOGIN_CODES = ['not_authenticated', 'session_expired', 'session_revoked']
 const MAX_INTERRUPTED_RETRIES = 2
+/** wx.request's own maximum timeout (ms): no request of WeChat's runs longer. */
+const WX_MAX_TIMEOUT = 60000
 
-/** Per `wx` object (one per mini program): the request cap, app visibility, the wx.login clock. */
+/**
+ * Per runtime (one per mini program: the `wx` object, or the platform an adapter wraps): the
+ * request cap, app visibility, the wx.login clock.
+ */
 interface Platform {
   limiter: Limiter
   hidden: boolean
@@ -63,7 +74,7 @@ interface Shared {
 const platforms: WeakMap<object, Platform> = new WeakMap()
 
 function platformOf(wx: WxLike, maxConcurrent: number): Platform {
-  let p = platforms.get(wx)
+  let p = platforms.get(runtimeOf(wx))
   if (!p) {
     const platform: Platform = {
       limiter: new Limiter(maxConcurrent),
@@ -93,13 +104,24 @@ function platformOf(wx: WxLike, maxConcurrent: number): Platform {
         /* visibility unknown: interrupted requests are retried at once */
       }
     }
-    platforms.set(wx, platform)
+    platforms.set(runtimeOf(wx), platform)
     p = platform
   } else {
     // Several clients on one wx share WeChat's one cap: the smallest wins.
     p.limiter.limit = Math.min(p.limiter.limit, maxConcurrent)
   }
   return p
+}
+
+/**
+ * `maxConcurrent`, clamped to 1..10: WeChat runs at most 10 wx.request calls at once (more fail or
+ * stall), so a larger value is lowered to 10. Anything that is not a positive number means 10
+ * (NaN would otherwise make a queue that never starts).
+ */
+function concurrencyCap(asked: unknown): number {
+  const n = typeof asked === 'number' ? asked : Number(asked)
+  if (!(n > 0)) return MAX_CONCURRENT
+  return Math.max(1, Math.min(MAX_CONCURRENT, Math.floor(n)))
 }
 
 function sleep(ms: number): Promise<void> {
@@ -172,8 +194,7 @@ export class HuihuaClient {
     this.reloginCodes = options.reloginCodes || DEFAULT_RELOGIN_CODES
     this.loginPath = options.loginPath || '/v1/auth/wechat'
     this.methodOverride = options.methodOverride !== false
-    const cap = Math.max(1, Math.min(MAX_CONCURRENT, Math.floor(options.maxConcurrent || MAX_CONCURRENT)))
-    this.platform = platformOf(this.wx, cap)
+    this.platform = platformOf(this.wx, concurrencyCap(options.maxConcurrent))
     this.storageKey = options.storageKey || this.defaultKey(options)
     let shared = this.platform.sessions[this.storageKey]
     if (!shared) {
@@ -365,20 +386,24 @@ export class HuihuaClient {
       const wait = this.platform.lastLoginAt + this.loginInterval - Date.now()
       if (wait > 0) await sleep(wait)
       this.platform.lastLoginAt = Date.now()
-      const code = await this.wxLogin()
+      // One key per attempt (per code), kept in this closure only, never in storage: every retry
+      // of this code below reuses `opts`, so the server can hand the outcome back to us, and
+      // only to us (the same code with no key or another key gets 400 wechat_code_used).
+      const [code, key] = await Promise.all([this.wxLogin(), randomKey(this.wx)])
       const url = this.resolve(this.loginPath)
       const opts: RequestOptions = {
         url,
         method: 'POST',
         data: { code },
-        header: { 'X-Session-Transport': 'header' },
+        header: { 'X-Session-Transport': 'header', 'Idempotency-Key': key },
       }
       let res: WxRequestSuccess
       try {
         res = await this.send(url, opts, null, true, false)
       } catch (e) {
-        // The code may or may not have reached the server; the server's exchange is idempotent
-        // for the same code, so one retry with it is safe (a fresh code would cost a wx.login).
+        // The code may or may not have reached the server; its exchange is idempotent for the
+        // same code and key, so one more try with both is safe (a fresh code costs a wx.login).
+        // (`interrupted` was already retried by send(): the key makes the request repeatable.)
         if (!(e instanceof HuihuaError) || (e.code !== 'network' && e.code !== 'timeout')) throw e
         res = await this.send(url, opts, null, true, false)
       }
@@ -451,7 +476,11 @@ export class HuihuaClient {
 
   // ---- transport --------------------------------------------------------------------------
 
-  /** One wx.request through the queue, with a timeout and the background-interruption retry. */
+  /**
+   * One wx.request through the queue, with a timeout and the background-interruption retry.
+   * `interrupted` means the request may well have reached the server (only its answer was lost),
+   * so only a request that is safe to repeat is sent again: see `repeatable`.
+   */
   private async send(
     url: string,
     options: RequestOptions,
@@ -462,18 +491,20 @@ export class HuihuaClient {
     let interruptions = 0
     for (;;) {
       const release = await this.platform.limiter.acquire(urgent)
-      let outcome: { res?: WxRequestSuccess; err?: HuihuaError }
-      try {
-        outcome = await this.rawRequest(url, options, token)
-      } finally {
-        release()
-      }
+      const outcome = await this.rawRequest(url, options, token, release)
       if (outcome.res) return outcome.res
       const err = outcome.err!
-      if (err.code === 'interrupted' && interruptions < MAX_INTERRUPTED_RETRIES) {
-        interruptions++
-        if (this.platform.hidden && this.platform.canWaitForShow) await this.whenShown()
-        continue
+      if (err.code === 'interrupted') {
+        if (!repeatable(options)) {
+          const failed = notRepeated(err, options, url)
+          if (report) this.emitError(failed)
+          throw failed
+        }
+        if (interruptions < MAX_INTERRUPTED_RETRIES) {
+          interruptions++
+          if (this.platform.hidden && this.platform.canWaitForShow) await this.whenShown()
+          continue
+        }
       }
       if (report) this.emitError(err)
       throw err
@@ -486,10 +517,16 @@ export class HuihuaClient {
     })
   }
 
+  /**
+   * One wx.request. `release` frees its queue slot when wx is done with the request (it answered,
+   * failed, or was aborted), not merely when we stop waiting: a platform without `abort()` keeps a
+   * timed-out request running, and it still counts against WeChat's 10.
+   */
   private rawRequest(
     url: string,
     options: RequestOptions,
     token: string | null,
+    release: () => void,
   ): Promise<{ res?: WxRequestSuccess; err?: HuihuaError }> {
     const timeout = options.timeout && options.timeout > 0 ? options.timeout : this.timeout
     const asked: Method = (options.method || 'GET').toUpperCase() as Method
@@ -510,6 +547,14 @@ export class HuihuaClient {
     return new Promise((resolve) => {
       let settled = false
       let task: any
+      let finished = false
+      let leak: ReturnType<typeof setTimeout> | undefined
+      const finish = () => {
+        if (finished) return
+        finished = true
+        if (leak !== undefined) clearTimeout(leak)
+        release()
+      }
       const settle = (value: { res?: WxRequestSuccess; err?: HuihuaError }) => {
         if (settled) return
         settled = true
@@ -521,11 +566,19 @@ export class HuihuaClient {
         if (settled) return
         // Settle first: abort() makes wx call `fail` ("request:fail abort") synchronously.
         settle({ err: new HuihuaError('timeout', `${asked} ${url} took longer than ${timeout} ms`, { url }) })
+        let aborted = false
         try {
-          if (task && typeof task.abort === 'function') task.abort()
+          if (task && typeof task.abort === 'function') {
+            task.abort()
+            aborted = true
+          }
         } catch (_e) {
           /* already finished */
         }
+        if (aborted) finish()
+        // No way to stop it: the slot stays taken until wx reports back, or at the latest after
+        // WeChat's own maximum timeout (a platform that never calls back must not shrink the cap).
+        else leak = setTimeout(finish, WX_MAX_TIMEOUT)
       }, timeout + 500)
       try {
         task = this.wx.request({
@@ -535,12 +588,18 @@ export class HuihuaClient {
           header,
           timeout,
           dataType: options.dataType || 'json',
-          success: (res: WxRequestSuccess) =>
-            settle({ res: { statusCode: res.statusCode, data: res.data, header: res.header || {}, cookies: res.cookies } }),
-          fail: (err: WxFail) => settle({ err: failure(err, asked, url) }),
+          success: (res: WxRequestSuccess) => {
+            finish()
+            settle({ res: { statusCode: res.statusCode, data: res.data, header: res.header || {}, cookies: res.cookies } })
+          },
+          fail: (err: WxFail) => {
+            finish()
+            settle({ err: failure(err, asked, url) })
+          },
         })
         if (task && typeof task.then === 'function') task.then(undefined, () => undefined)
       } catch (e) {
+        finish()
         settle({ err: new HuihuaError('network', `wx.request threw: ${String(e)}`, { url, cause: e }) })
       }
     })
@@ -614,6 +673,34 @@ export class HuihuaClient {
       /* a hook must not break the client */
     }
   }
+}
+
+const SAFE_METHODS = ['GET', 'HEAD', 'OPTIONS']
+
+/**
+ * May this request be sent again when its answer was lost? Only a safe method (the method the
+ * server sees: a PATCH sent as POST + X-HTTP-Method-Override is a PATCH), or a request the caller
+ * gave an `Idempotency-Key`, which lets the server answer a repeat without doing it twice. A lost
+ * answer to any other write must not double an order.
+ */
+function repeatable(options: RequestOptions): boolean {
+  const method = (options.method || 'GET').toUpperCase()
+  const override = headerValue(options.header, 'X-HTTP-Method-Override')
+  if (SAFE_METHODS.indexOf(method) >= 0 && (!override || SAFE_METHODS.indexOf(override.toUpperCase()) >= 0)) {
+    return true
+  }
+  const key = headerValue(options.header, 'Idempotency-Key')
+  return !!key && key.trim() !== ''
+}
+
+function notRepeated(err: HuihuaError, options: RequestOptions, url: string): HuihuaError {
+  const method = (options.method || 'GET').toUpperCase()
+  return new HuihuaError(
+    'interrupted',
+    `${method} ${url} was interrupted and may have reached the server; it was not sent again ` +
+      '(a write is repeated only with an Idempotency-Key header)',
+    { errMsg: err.errMsg, url },
+  )
 }
 
 function failure(err: WxFail | undefined, method: string, url: string): HuihuaError {

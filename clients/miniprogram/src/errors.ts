@@ -5,7 +5,11 @@ export type ErrorCode =
   | 'network'
   /** The request or wx.login took longer than `timeout`. */
   | 'timeout'
-  /** wx.request failed `interrupted` (app in the background) and could not be retried. */
+  /**
+   * wx.request failed `interrupted` (app in the background), so the request may have reached the
+   * server: a write without an `Idempotency-Key` header is never sent again; a read (or a keyed
+   * write) is retried, and this is what is left when the retries ran out.
+   */
   | 'interrupted'
   /** wx.login failed (no code). */
   | 'wx_login_failed'

@@ -38,6 +38,13 @@ export interface WxLoginOption {
   fail?: (err: WxFail) => void
 }
 
+export interface WxRandomValuesOption {
+  /** Bytes wanted. */
+  length: number
+  success?: (res: { randomValues: ArrayBuffer; errMsg?: string }) => void
+  fail?: (err: WxFail) => void
+}
+
 export interface WxAccountInfo {
   miniProgram: { appId: string; envVersion?: string }
 }
@@ -56,6 +63,8 @@ export interface WxLike {
   getAccountInfoSync?: () => WxAccountInfo
   onAppShow?: (listener: (...args: any[]) => void) => void
   onAppHide?: (listener: (...args: any[]) => void) => void
+  /** WeChat's CSPRNG (base library 2.15.0+), for the login's idempotency key. */
+  getRandomValues?: (option: WxRandomValuesOption) => unknown
 }
 
 export interface User {
@@ -140,7 +149,7 @@ export interface ClientOptions {
   appId?: string
   /** Per request and per wx.login, in ms. Default 15000 (WeChat's own maximum is 60000). */
   timeout?: number
-  /** Requests in flight at once (WeChat allows 10). Default and maximum 10. */
+  /** wx.request calls in flight at once (WeChat allows 10). Default 10; clamped to 1..10. */
   maxConcurrent?: number
   hooks?: Hooks
   /** Minimum ms between two wx.login calls (WeChat allows about 4/s). Default 250. */

@@ -22,10 +22,14 @@ function createFakeWx(options = {}) {
     allowPatch = false, // DevTools-like leniency; real devices refuse PATCH
     accountInfo = { miniProgram: { appId: 'wx1234567890abcdef', envVersion: 'develop' } },
     onRequest = null, // (option) => void | {fail: errMsg} to inject a failure
+    // (option) => errMsg | null: the request goes out and the server does it, but wx reports
+    // this failure instead of the answer (e.g. 'request:fail interrupted': app in the background)
+    loseAnswer = null,
   } = options
 
   const stats = {
-    requests: [], // {method, url, header}
+    requests: [], // {method, url, header, data}
+    lost: [], // answers the server gave that loseAnswer kept from the client: {url, statusCode, data, header}
     inFlight: 0,
     maxInFlight: 0,
     loginCalls: 0,
@@ -54,7 +58,8 @@ function createFakeWx(options = {}) {
       const fail = once(option.fail)
       const method = String(option.method || 'GET').toUpperCase()
       const header = Object.assign({}, option.header || {})
-      stats.requests.push({ method, url: option.url, header })
+      stats.requests.push({ method, url: option.url, header, data: option.data })
+      const lose = loseAnswer ? loseAnswer(option) : null
       let req = null
       let timer = null
       const finishFail = (errMsg) => {
@@ -107,6 +112,10 @@ function createFakeWx(options = {}) {
             }
             const headers = {}
             for (let i = 0; i < res.rawHeaders.length; i += 2) headers[res.rawHeaders[i]] = res.rawHeaders[i + 1]
+            if (lose) {
+              stats.lost.push({ url: option.url, statusCode: res.statusCode, data: parsed, header: headers })
+              return finishFail(lose)
+            }
             success({ statusCode: res.statusCode, data: parsed, header: headers, cookies: [], errMsg: 'request:ok' })
           })
           res.on('error', (e) => finishFail('request:fail ' + e.message))

@@ -139,9 +139,44 @@ async function json(method, url, { body, headers } = {}) {
   return { status: r.status, data, headers: r.headers }
 }
 
+/**
+ * A loopback HTTP proxy in front of `target` that records what the server was sent
+ * ({method, path, headers (lower-case), body}), so a test sees the wire, not the SDK's intent.
+ */
+async function recordingProxy(target) {
+  const http = require('node:http')
+  const received = []
+  const server = http.createServer((req, res) => {
+    const chunks = []
+    req.on('data', (c) => chunks.push(c))
+    req.on('end', () => {
+      const body = Buffer.concat(chunks)
+      let parsed = body.toString('utf8')
+      try {
+        parsed = parsed ? JSON.parse(parsed) : null
+      } catch (_e) {
+        /* not JSON */
+      }
+      received.push({ method: req.method, path: req.url, headers: { ...req.headers }, body: parsed })
+      const up = http.request(target + req.url, { method: req.method, headers: req.headers }, (answer) => {
+        res.writeHead(answer.statusCode, answer.rawHeaders)
+        answer.pipe(res)
+      })
+      up.on('error', () => res.destroy())
+      up.end(body)
+    })
+  })
+  await new Promise((r) => server.listen(0, '127.0.0.1', r))
+  return {
+    url: `http://127.0.0.1:${server.address().port}`,
+    received,
+    close: () => new Promise((r) => server.close(r)),
+  }
+}
+
 async function code2SessionCalls(emulatorURL) {
   const { data } = await json('GET', emulatorURL + '/_emulator/calls')
   return data.calls.filter((c) => String(c.path).includes('/sns/jscode2session'))
 }
 
-module.exports = { startServers, freePort, json, code2SessionCalls, APPID, REPO }
+module.exports = { startServers, freePort, json, code2SessionCalls, recordingProxy, APPID, REPO }
