@@ -348,7 +348,7 @@ describe('lost answers (the server did the request, wx reports interrupted)', ()
 
   test(
     'a leaked code replayed without the key, or with another key, gets 400 wechat_code_used and no token',
-    { ...T, todo: 'needs the server side of Idempotency-Key (branch h-wechat): remove this todo once merged' },
+    T,
     async (t) => {
       const proxy = await recordingProxy(S.baseURL)
       t.after(proxy.close)
