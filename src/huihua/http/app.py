@@ -96,7 +96,7 @@ def create_app(
     routers = (auth.router, wechat.router, sessions.router, service.router, service.admin, health.router)
     for router in (*routers, pages_router):
         app.include_router(router)  # WeChat's too: without its settings they answer 503
-    app.add_middleware(SessionMiddleware, manager=lambda: manager, settings=settings)
+    app.add_middleware(SessionMiddleware, manager=lambda: manager, settings=settings, users=accounts.get)
     app.add_middleware(JsonBodyMiddleware)  # inside the body limit: it buffers a bounded body
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MethodOverrideMiddleware)  # outside the session middleware: CSRF sees the real method

@@ -6,12 +6,31 @@ A request that never asks for its session costs no store call. Routes say what h
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ..accounts.users import User
 from ..core.async_manager import AsyncSessionManager
-from ..core.errors import SessionInvalid, SessionUnknown
+from ..core.errors import SessionInvalid, SessionRevoked, SessionUnknown
 from ..core.session import Session
+
+UserLookup = Callable[[str], Awaitable[User | None]]
+
+
+async def in_good_standing(manager: AsyncSessionManager, users: UserLookup, session: Session) -> User | None:
+    """The session's user, None for a visitor. A user disabled or deleted in the accounts
+    database by any path (not only the admin route) loses every session at the next request of
+    any of them: all are revoked in the store (the user's epoch moves on), and this one answers
+    revoked. Revoked, not blocked: the accounts database stays the truth, so a user enabled
+    there again can log in again (the admin route blocks, and its enable unblocks)."""
+    if session.user_id is None:
+        return None
+    user = await users(session.user_id)
+    if user is None or user.disabled:
+        await manager.revoke_user(session.user_id, reason="user_disabled")
+        raise SessionRevoked("this account is disabled")
+    return user
 
 
 class Transport(str, Enum):
@@ -27,6 +46,8 @@ class SessionContext:
     client: str
     ip: str | None
     user_agent: str | None
+    users: UserLookup | None = field(default=None, repr=False)  # None: no accounts (tests, libraries)
+    user: User | None = None  # the loaded session's user, once checked
     touched: bool = False
     issued: Session | None = None
     ended: bool = False
@@ -44,7 +65,10 @@ class SessionContext:
             self._loaded = True
             if self.token:
                 try:
-                    self._session = await self.manager.load(self.token)
+                    session = await self.manager.load(self.token)
+                    if self.users is not None:
+                        self.user = await in_good_standing(self.manager, self.users, session)
+                    self._session = session
                 except SessionInvalid as exc:
                     self._error = exc
                     self.invalid = True

@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Settings
 from ..core.async_manager import AsyncSessionManager
-from .context import SessionContext, Transport
+from .context import SessionContext, Transport, UserLookup
 from .errors import ApiError, error_body
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
@@ -81,11 +81,17 @@ async def _send_json_error(send: Send, status: int, code: str, message: str) -> 
 
 class SessionMiddleware:
     def __init__(
-        self, app: ASGIApp, *, manager: Callable[[], AsyncSessionManager], settings: Settings
+        self,
+        app: ASGIApp,
+        *,
+        manager: Callable[[], AsyncSessionManager],
+        settings: Settings,
+        users: UserLookup | None = None,
     ) -> None:
         self.app = app
         self.manager = manager
         self.settings = settings
+        self.users = users
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -123,6 +129,7 @@ class SessionMiddleware:
             client=client,
             ip=client_ip(scope),
             user_agent=(headers.get("user-agent") or "")[:512] or None,
+            users=self.users,
         )
         scope[CONTEXT_KEY] = ctx
         cookie_sent = token is not None and transport is Transport.COOKIE

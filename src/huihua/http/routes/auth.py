@@ -10,7 +10,7 @@ from ...accounts.service import InvalidUsername, UsernameTaken
 from ...accounts.users import User
 from ...core.errors import SessionRevoked, SessionUnknown
 from ...core.session import Session
-from ..context import SessionContext
+from ..context import SessionContext, in_good_standing
 from ..errors import ApiError
 from ..limits import check_password
 from ..represent import auth_answer, session_out
@@ -25,11 +25,14 @@ async def signed_in(ctx: SessionContext, svc: Services) -> tuple[Session, User]:
     session = await ctx.require()
     if session.user_id is None:
         raise SessionUnknown("log in first: this session is anonymous")
-    user = await svc.accounts.get(session.user_id)
-    if user is None or user.disabled:  # disabled meanwhile by another path: block in the store too
-        await svc.manager.set_user_blocked(session.user_id, True, reason="user_disabled")
+    if ctx.user is not None and ctx.user.id == session.user_id:  # checked when it was loaded
+        return session, ctx.user
+    try:  # a session this request issued: its user is checked here
+        user = await in_good_standing(svc.manager, svc.accounts.get, session)
+    except SessionRevoked:
         ctx.end()
-        raise SessionRevoked("this account is disabled")
+        raise
+    assert user is not None
     return session, user
 
 

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, Header, Path
 from starlette.responses import JSONResponse, Response
 
 from ...core.errors import SessionInvalid
+from ..context import in_good_standing
 from ..errors import ApiError
 from ..represent import session_item, session_out
 from ..schemas import IntrospectIn, IntrospectOut, SessionsOut, errors
@@ -36,9 +37,9 @@ async def introspect(body: IntrospectIn, svc: Services = Depends(services)) -> J
     """Is this token a live session? Counts as activity of that session."""
     try:
         session = await svc.manager.load(body.token)
+        user = await in_good_standing(svc.manager, svc.accounts.get, session)
     except SessionInvalid as exc:
         return JSONResponse({"active": False, "reason": exc.code}, headers=NO_STORE)
-    user = await svc.accounts.get(session.user_id) if session.user_id else None
     return JSONResponse(
         {
             "active": True,
