@@ -69,7 +69,6 @@ async def test_create_account_invalid(client: ApiClient, body: dict[str, object]
     assert error_code(r) == code
 
 
-# -- POST /v1/auth/login ---------------------------------------------------------------------------
 async def test_login(client: ApiClient) -> None:
     user = await client.register("dave")
     r = await client.post("/v1/auth/login", {"username": "dave", "password": PASSWORD})
@@ -199,6 +198,27 @@ async def test_change_password_wrong_current(client: ApiClient) -> None:
     assert r.status_code == 403 and error_code(r) == "invalid_credentials"
     assert client.credential == token
     assert (await client.get("/v1/auth/me")).status_code == 200
+
+
+async def test_change_password_current_password_is_throttled(client: ApiClient, clock: FakeClock) -> None:
+    """Issue 9: 25 wrong current passwords were 25 x 403; now the login throttle applies."""
+    await client.signup("jock")
+    codes = []
+    for _ in range(25):
+        r = await client.post(
+            "/v1/auth/password", {"current_password": "wrong wrong", "new_password": "a new passphrase"}
+        )
+        codes.append(r.status_code)
+    assert codes == [403] * 6 + [429] * 19
+    assert error_code(r) == "too_many_attempts" and int(r.headers["retry-after"]) >= 1
+    # the same counter as the login form
+    r = await client.post("/v1/auth/login", {"username": "jock", "password": PASSWORD})
+    assert r.status_code == 429
+    clock.advance(int(r.headers["retry-after"]))
+    r = await client.post(
+        "/v1/auth/password", {"current_password": PASSWORD, "new_password": "a new passphrase"}
+    )
+    assert r.status_code == 200
 
 
 async def test_change_password_too_short(client: ApiClient) -> None:

@@ -12,7 +12,7 @@ from ...core.errors import SessionRevoked, SessionUnknown
 from ...core.session import Session
 from ..context import SessionContext
 from ..errors import ApiError
-from ..limits import check_password
+from ..limits import check_password, reauthenticate
 from ..represent import auth_answer, session_out
 from ..schemas import AccountIn, AuthOut, LoginIn, LogoutAllIn, MeOut, PasswordIn, UserEnvelope, errors
 from ..services import Services, services, session_context
@@ -89,16 +89,16 @@ async def logout_all(
     return Response(status_code=204)
 
 
-@router.post("/v1/auth/password", response_model=AuthOut, responses=errors(401, 403, 422))
+@router.post("/v1/auth/password", response_model=AuthOut, responses=errors(401, 403, 422, 429))
 async def change_password(
     body: PasswordIn,
     svc: Services = Depends(services),
     ctx: SessionContext = Depends(session_context),
 ) -> JSONResponse:
+    """Change the password (the current one is checked like a login, throttled); every other
+    session ends."""
     session, user = await signed_in(ctx, svc)
-    if user.password_hash is None or not await svc.accounts.verify(user, body.current_password):
-        svc.manager.emit_login_failed(user.id, "wrong_current_password")
-        raise ApiError(403, "invalid_credentials", "the current password is wrong")
+    await reauthenticate(svc, ctx, user, body.current_password, message="the current password is wrong")
     try:
         await svc.accounts.change_password(user, body.new_password)
     except PasswordRejected as exc:
