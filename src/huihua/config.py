@@ -11,6 +11,7 @@ HUIHUA_MAX_DATA_BYTES   session data cap (65536)
 HUIHUA_TRUST_PROXY      1: take the client IP from X-Forwarded-For (behind a proxy you run)
     HUIHUA_WECHAT_LOGINS_PER_IP_MINUTE  WeChat login attempts per client IP a minute (600)
     HUIHUA_ANONYMOUS_SESSIONS_PER_IP_MINUTE  visitor sessions one client IP may create a minute (600)
+    HUIHUA_REGISTRATIONS_PER_IP_MINUTE  accounts one client IP may register a minute (20)
 HUIHUA_CONFIG           a TOML file with the same names in lower case, without the prefix
 """
 
@@ -82,6 +83,7 @@ class Settings:
     # per client IP; generous because mobile carriers put many phones behind one address (CGNAT)
     wechat_logins_per_ip_minute: int = 600
     anonymous_sessions_per_ip_minute: int = 600  # S10: a visitor flood cannot fill the store
+    registrations_per_ip_minute: int = 20  # each registration costs an argon2 hash
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -145,6 +147,7 @@ def _coerce(name: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per kin
         "max_body_bytes",
         "wechat_logins_per_ip_minute",
         "anonymous_sessions_per_ip_minute",
+        "registrations_per_ip_minute",
     ):
         return int(value)
     if name == "sweep_interval":

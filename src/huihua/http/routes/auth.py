@@ -12,7 +12,7 @@ from ...core.errors import SessionRevoked, SessionUnknown
 from ...core.session import Session
 from ..context import SessionContext
 from ..errors import ApiError
-from ..limits import check_password, reauthenticate
+from ..limits import check_password, per_ip_per_minute, reauthenticate
 from ..represent import auth_answer, session_out
 from ..schemas import AccountIn, AuthOut, LoginIn, LogoutAllIn, MeOut, PasswordIn, UserEnvelope, errors
 from ..services import Services, services, session_context
@@ -33,8 +33,16 @@ async def signed_in(ctx: SessionContext, svc: Services) -> tuple[Session, User]:
     return session, user
 
 
-@router.post("/v1/accounts", status_code=201, response_model=UserEnvelope, responses=errors(409, 422))
-async def create_account(body: AccountIn, svc: Services = Depends(services)) -> JSONResponse:
+@router.post("/v1/accounts", status_code=201, response_model=UserEnvelope, responses=errors(409, 422, 429))
+async def create_account(
+    body: AccountIn,
+    svc: Services = Depends(services),
+    ctx: SessionContext = Depends(session_context),
+) -> JSONResponse:
+    """Register an account. Each one costs an argon2 hash: limited per client address."""
+    await per_ip_per_minute(
+        svc, ctx, "registrations", svc.settings.registrations_per_ip_minute, "too_many_attempts"
+    )
     try:
         user = await svc.accounts.register(body.username, body.password, email=body.email, phone=body.phone)
     except UsernameTaken as exc:
