@@ -17,6 +17,7 @@ from .database import Database, is_integrity_error
 from .passwords import PasswordRejected, check_new_password, hash_password, verify_password
 from .throttle import Throttle, TooManyAttempts, password_attempts
 from .users import InvalidUsername, User, UserRepository, new_user_id, normalize_username
+from .wechat_identities import LinkedIdentity, WeChatIdentities
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -44,6 +45,7 @@ class Accounts:
         self.db = db
         self.users = UserRepository(db)
         self.throttle = Throttle(db)
+        self.identities = WeChatIdentities(db)
         self.clock = clock or SystemClock()
 
     async def _db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -83,7 +85,7 @@ class Accounts:
         disabled account) or TooManyAttempts. One argon2 verification whatever the case.
 
         The only password check there is: every route that takes a password (login, bind,
-        password change) comes here, so every one is throttled per
+        password change, unlinking an identity) comes here, so every one is throttled per
         account and per address. `user_id`, for re-authentication, also requires the
         account to be that user."""
         return await anyio.to_thread.run_sync(self._authenticate, username, password, ip, user_id)
@@ -118,3 +120,10 @@ class Accounts:
 
     async def set_phone(self, user_id: str, phone: str) -> None:
         await self._db(self.users.set_phone, user_id, phone, self.clock.now())
+
+    async def linked_identities(self, user_id: str) -> list[LinkedIdentity]:
+        return await self._db(self.identities.linked, user_id)
+
+    async def unlink_identities(self, user_id: str, identity_id: str | None = None) -> list[str]:
+        """Unlink one identity of the user, or all of them; the public ids unlinked."""
+        return await self._db(self.identities.unlink, user_id, identity_id)

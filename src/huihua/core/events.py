@@ -9,7 +9,18 @@ from dataclasses import dataclass
 logger = logging.getLogger("huihua.events")
 
 EVENT_KINDS = frozenset(
-    {"created", "rotated", "expired", "revoked", "login", "logout", "login_failed", "invalid_token"}
+    {
+        "created",
+        "rotated",
+        "expired",
+        "revoked",
+        "login",
+        "logout",
+        "login_failed",
+        "invalid_token",
+        "identity_bound",
+        "identity_unlinked",
+    }
 )
 
 

@@ -137,6 +137,11 @@ class ManagerBase(Generic[S]):
         """For the accounts layer: failed logins are session lifecycle events too."""
         self._emit("login_failed", user_id=user_id, reason=reason)
 
+    def emit_account_event(self, kind: str, user_id: str, reason: str) -> None:
+        """For the accounts layer: `identity_bound`, `identity_unlinked` go to the same sinks
+        (log lines, metrics) as the session events. `reason` names things by public id."""
+        self._emit(kind, user_id=user_id, reason=reason)
+
 
 class SessionManager(ManagerBase[Store]):
     """The synchronous twin (Django, scripts, the CLI)."""

@@ -23,7 +23,7 @@ from .errors import install_error_handlers
 from .metrics import Metrics, RequestMetricsMiddleware, TimedStore
 from .middleware import BodyLimitMiddleware, MethodOverrideMiddleware, SessionMiddleware
 from .pages import router as pages_router
-from .routes import auth, health, service, sessions
+from .routes import auth, health, identities, service, sessions
 from .services import Services
 
 logger = logging.getLogger("huihua")
@@ -84,7 +84,15 @@ def create_app(
     app = FastAPI(title="huihua", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.huihua = svc
     install_error_handlers(app)
-    for router in (auth.router, sessions.router, service.router, service.admin, health.router, pages_router):
+    for router in (
+        auth.router,
+        identities.router,
+        sessions.router,
+        service.router,
+        service.admin,
+        health.router,
+        pages_router,
+    ):
         app.include_router(router)
     if svc.wechat is not None:
         from .routes import wechat

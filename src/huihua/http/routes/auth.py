@@ -33,6 +33,14 @@ async def signed_in(ctx: SessionContext, svc: Services) -> tuple[Session, User]:
     return session, user
 
 
+async def unlink(svc: Services, user: User, identity_id: str | None = None) -> list[str]:
+    """Unlink one identity of the user (or all), one `identity_unlinked` event each."""
+    removed = await svc.accounts.unlink_identities(user.id, identity_id)
+    for public_id in removed:
+        svc.manager.emit_account_event("identity_unlinked", user.id, f"wechat:{public_id}")
+    return removed
+
+
 @router.post("/v1/accounts", status_code=201, response_model=UserEnvelope, responses=errors(409, 422, 429))
 async def create_account(
     body: AccountIn,
@@ -104,13 +112,16 @@ async def change_password(
     ctx: SessionContext = Depends(session_context),
 ) -> JSONResponse:
     """Change the password (the current one is checked like a login, throttled); every other
-    session ends."""
+    session ends. With `unlink_identities`, every linked WeChat identity is unlinked too: whoever
+    learned the old password and bound their own WeChat is out."""
     session, user = await signed_in(ctx, svc)
     await reauthenticate(svc, ctx, user, body.current_password, message="the current password is wrong")
     try:
         await svc.accounts.change_password(user, body.new_password)
     except PasswordRejected as exc:
         raise ApiError(422, exc.code, str(exc)) from exc
+    if body.unlink_identities:
+        await unlink(svc, user)
     await svc.manager.revoke_user(user.id, except_id=session.id, reason="password_changed")
     rotated = await svc.manager.rotate(session)
     ctx.issue(rotated)
