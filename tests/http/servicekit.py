@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from fastapi import FastAPI
 SERVICE_KEY = "test-service-key-7b1f0c9e"
 PASSWORD = "correct horse battery"
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+START_TIMEOUT = 120.0  # a loaded CI machine can take half a minute just to import the app
 
 
 class ApiClient:
@@ -164,10 +166,17 @@ class ServeProcess:
     """`huihua serve` in a subprocess on a free loopback port."""
 
     def __init__(
-        self, env: dict[str, str], *, cwd: Path, port: int | None = None, log_level: str = "warning"
+        self,
+        env: dict[str, str],
+        *,
+        cwd: Path,
+        port: int | None = None,
+        log_level: str = "warning",
+        args: Sequence[str] = (),
     ) -> None:
         self.port = port or free_port()
         self.log_level = log_level
+        self.args = list(args)  # more `huihua serve` options: --workers 2, --emulator ...
         self.env = env
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
@@ -180,10 +189,10 @@ class ServeProcess:
     def start(self) -> ServeProcess:
         self._log = self.stderr_path.open("ab")
         self.proc = subprocess.Popen(
-            [*huihua_command(), "serve", "--port", str(self.port), "--log-level", self.log_level],
+            [*huihua_command(), "serve", "--port", str(self.port), "--log-level", self.log_level, *self.args],
             env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        wait_for_port(self.port, self.proc)
+        wait_for_port(self.port, self.proc, timeout=START_TIMEOUT)
         return self
 
     def signal(self, sig: int) -> None:
