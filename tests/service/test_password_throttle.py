@@ -17,7 +17,6 @@ from huihua.accounts.throttle import (
     check_password_throttled,
     password_attempts,
 )
-from huihua.accounts.users import UserRepository
 from huihua.core.clock import FakeClock
 
 
@@ -28,8 +27,7 @@ def throttle(request: pytest.FixtureRequest, tmp_path: Any) -> Iterator[Throttle
         if request.param == "sqlite"
         else PostgresDatabase(request.getfixturevalue("postgres_url"))
     )
-    UserRepository(db)  # creates the tables
-    yield Throttle(db)
+    yield Throttle(db)  # creates its table
     db.close()
 
 

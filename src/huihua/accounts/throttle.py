@@ -72,9 +72,20 @@ def password_attempts(account: str | None, ip: str | None) -> list[Attempt]:
     return attempts
 
 
+SCHEMA = """CREATE TABLE IF NOT EXISTS huihua_throttle (
+    key TEXT PRIMARY KEY,
+    failures INTEGER NOT NULL,
+    window_start DOUBLE PRECISION NOT NULL,
+    blocked_until DOUBLE PRECISION NOT NULL
+)"""
+
+
 class Throttle:
+    """Over any accounts database (`database_from_url`); creates its table if missing."""
+
     def __init__(self, db: Database) -> None:
         self.db = db
+        db.execute(SCHEMA)
 
     def reserve(self, attempts: Sequence[Attempt], now: float) -> None:
         """Count one attempt on every counter, or on none and raise TooManyAttempts."""
