@@ -50,7 +50,7 @@ def postgres_url() -> str:
     try:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute("DROP TABLE IF EXISTS huihua_session, huihua_kv, huihua_user, huihua_user_mark,"
-                         " huihua_wechat_identity CASCADE")  # fmt: skip
+                         " huihua_wechat_identity, huihua_throttle CASCADE")  # fmt: skip
     except psycopg.OperationalError as exc:
         pytest.fail(f"PostgreSQL is not reachable at {POSTGRES_URL} ({exc}); run scripts/services")
     return POSTGRES_URL

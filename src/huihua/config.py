@@ -21,6 +21,7 @@ HUIHUA_LOG_FORMAT       huihua serve's log lines (security events included): tex
 HUIHUA_MAX_SESSIONS_PER_USER  live sessions per user; a new one ends the least recently used (50)
 HUIHUA_ANONYMOUS_IDLE_TIMEOUT, HUIHUA_ANONYMOUS_ABSOLUTE_TIMEOUT  visitor session lifetimes, seconds
                         (1800, 86400); HUIHUA_ANONYMOUS_MAX_DATA_BYTES  visitor data cap (8192)
+    HUIHUA_REGISTRATIONS_PER_IP_MINUTE  accounts one client IP may register a minute (20)
 HUIHUA_CONFIG           a TOML file with the same names in lower case, without the prefix
 """
 
@@ -107,6 +108,7 @@ class Settings:
     anonymous_idle_timeout: float = 30 * 60.0  # visitors: short, anyone can make one
     anonymous_absolute_timeout: float = 86400.0
     anonymous_max_data_bytes: int = 8 * 1024
+    registrations_per_ip_minute: int = 20  # each registration costs an argon2 hash
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:  # also from code: Settings(trust_proxy="10.0.0.0/8") is parsed
@@ -197,6 +199,7 @@ def _coerce(name: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per kin
         "anonymous_sessions_per_ip_minute",
         "max_sessions_per_user",
         "anonymous_max_data_bytes",
+        "registrations_per_ip_minute",
     ):
         return int(value)
     if name in ("sweep_interval", "anonymous_idle_timeout", "anonymous_absolute_timeout"):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -74,12 +74,12 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
     started: list[ServeProcess] = []
 
     def start(
-        port: int | None = None, log_level: str = "warning", args: tuple[str, ...] = (), **extra: str
+        port: int | None = None, log_level: str = "warning", args: Sequence[str] = (), **extra: str
     ) -> ServeProcess:
         env = serve_env(tmp_path, **extra)
-        p = ServeProcess(env, cwd=tmp_path, port=port, log_level=log_level, args=args).start()
-        started.append(p)
-        return p
+        p = ServeProcess(env, cwd=tmp_path, port=port, log_level=log_level, args=args)
+        started.append(p)  # before start: one that never came up is stopped too
+        return p.start()
 
     yield start
     for p in started:

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,7 @@ from fastapi import FastAPI
 SERVICE_KEY = "test-service-key-7b1f0c9e"
 PASSWORD = "correct horse battery"
 SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
+START_TIMEOUT = 120.0  # a loaded CI machine can take half a minute just to import the app
 
 
 class ApiClient:
@@ -170,11 +172,11 @@ class ServeProcess:
         cwd: Path,
         port: int | None = None,
         log_level: str = "warning",
-        args: tuple[str, ...] = (),
+        args: Sequence[str] = (),
     ) -> None:
         self.port = port or free_port()
         self.log_level = log_level
-        self.args = args  # more `huihua serve` options
+        self.args = list(args)  # more `huihua serve` options: --workers 2, --emulator ...
         self.env = env
         self.cwd = cwd
         self.proc: subprocess.Popen[bytes] | None = None
@@ -190,7 +192,7 @@ class ServeProcess:
             [*huihua_command(), "serve", "--port", str(self.port), "--log-level", self.log_level, *self.args],
             env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        wait_for_port(self.port, self.proc)
+        wait_for_port(self.port, self.proc, timeout=START_TIMEOUT)
         return self
 
     def signal(self, sig: int) -> None:

@@ -1,5 +1,6 @@
 """The account page `/` in a real headless Chromium (Debian's, never a downloaded one):
-sign up, see the sessions table, revoke another session, log out."""
+sign up, see the sessions table, revoke another session, log out, see and remove a linked
+WeChat sign-in."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
-from servicekit import PASSWORD, ServeProcess
+from servicekit import PASSWORD, ServeProcess, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -38,9 +39,15 @@ def test_account_page_sign_up_sessions_revoke_log_out(
 ) -> None:
     from playwright.sync_api import expect
 
-    server = serve()
+    emulator = f"http://127.0.0.1:{free_port()}"
+    server = serve(args=["--emulator", "--emulator-port", emulator.rsplit(":", 1)[1]])
     page = browser.new_page()
     page.set_default_timeout(20_000)
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+    r = httpx.get(server.url + "/")
+    assert "'unsafe-inline'" not in r.headers["content-security-policy"].split("script-src")[1].split(";")[0]
+    assert "<script>" not in r.text  # the script is /account.js: the CSP allows no inline script
     page.goto(server.url + "/")
     expect(page.locator("#signed-out")).to_be_visible()
     expect(page.locator("#signed-in")).to_be_hidden()
@@ -87,4 +94,43 @@ def test_account_page_sign_up_sessions_revoke_log_out(
     login.locator("input[name=password]").fill(PASSWORD)
     login.locator("button").click()
     expect(page.locator("#who")).to_have_text("playwright")
+    expect(page.locator("#no-identities")).to_be_visible()
+    expect(page.locator("#identities tr")).to_have_count(0)
+
+    # a WeChat user binds to this account (with the password): the page lists it
+    code = httpx.post(emulator + "/_emulator/login", json={}).json()
+    wx = httpx.post(
+        server.url + "/v1/auth/wechat", json={"code": code["code"]}, headers={"X-Session-Transport": "header"}
+    )
+    r = httpx.post(server.url + "/v1/auth/wechat/bind", json={"username": "playwright", "password": PASSWORD},
+                   headers={"Authorization": f"Bearer {wx.json()['token']}"})  # fmt: skip
+    assert r.status_code == 200, r.text
+    wechat = r.json()["token"]
+    page.reload()
+    expect(page.locator("#identities tr")).to_have_count(1)
+    expect(page.locator("#identities")).to_contain_text("WeChat")
+    expect(page.locator("#identities")).to_contain_text("wx1234567890abcdef")
+    assert code["openid"] not in page.content()
+    expect(page.locator("#sessions tr")).to_have_count(2)
+
+    # removing it asks for the password; a wrong one shows the error and removes nothing
+    page.locator("button.unlink").click()
+    unlink = page.locator("#unlink-form")
+    expect(unlink).to_be_visible()
+    unlink.locator("input[name=password]").fill("not the password")
+    unlink.locator("#unlink-confirm").click()
+    expect(page.locator("#message")).to_have_text("the password is wrong")
+    expect(page.locator("#identities tr")).to_have_count(1)
+    unlink.locator("input[name=password]").fill(PASSWORD)
+    unlink.locator("#unlink-confirm").click()
+    expect(page.locator("#identities tr")).to_have_count(0)
+    expect(page.locator("#no-identities")).to_be_visible()
+    expect(unlink).to_be_hidden()
+    expect(page.locator("#sessions tr")).to_have_count(1)  # the WeChat session ended with it
+    assert (
+        httpx.get(server.url + "/v1/auth/me", headers={"Authorization": f"Bearer {wechat}"}).status_code
+        == 401
+    )
+    page.screenshot(path=SCREENSHOT, full_page=True)
+    assert not [m for m in console if "Content Security Policy" in m], console
     page.close()

@@ -69,6 +69,31 @@ async def test_create_account_invalid(client: ApiClient, body: dict[str, object]
     assert error_code(r) == code
 
 
+async def test_registrations_are_limited_per_address(client: ApiClient, clock: FakeClock) -> None:
+    """Each registration costs an argon2 hash: HUIHUA_REGISTRATIONS_PER_IP_MINUTE (20)."""
+    for i in range(20):
+        r = await client.post("/v1/accounts", {"username": f"many{i}", "password": PASSWORD})
+        assert r.status_code == 201, (i, r.text)
+    r = await client.post("/v1/accounts", {"username": "onetoomany", "password": PASSWORD})
+    assert r.status_code == 429 and error_code(r) == "too_many_attempts"
+    assert 1 <= int(r.headers["retry-after"]) <= 60
+    clock.advance(int(r.headers["retry-after"]))
+    assert (
+        await client.post("/v1/accounts", {"username": "onetoomany", "password": PASSWORD})
+    ).status_code == 201
+
+
+async def test_registration_limit_is_a_setting(
+    make_app: Callable[..., object], new_client: NewClient
+) -> None:
+    c = new_client("header", app_=make_app(registrations_per_ip_minute=2))
+    codes = [
+        (await c.post("/v1/accounts", {"username": f"few{i}", "password": PASSWORD})).status_code
+        for i in range(3)
+    ]
+    assert codes == [201, 201, 429]
+
+
 # -- POST /v1/auth/login ---------------------------------------------------------------------------
 async def test_login(client: ApiClient) -> None:
     user = await client.register("dave")
@@ -199,6 +224,27 @@ async def test_change_password_wrong_current(client: ApiClient) -> None:
     assert r.status_code == 403 and error_code(r) == "invalid_credentials"
     assert client.credential == token
     assert (await client.get("/v1/auth/me")).status_code == 200
+
+
+async def test_change_password_current_password_is_throttled(client: ApiClient, clock: FakeClock) -> None:
+    """Issue 9: 25 wrong current passwords were 25 x 403; now the login throttle applies."""
+    await client.signup("jock")
+    codes = []
+    for _ in range(25):
+        r = await client.post(
+            "/v1/auth/password", {"current_password": "wrong wrong", "new_password": "a new passphrase"}
+        )
+        codes.append(r.status_code)
+    assert codes == [403] * 6 + [429] * 19
+    assert error_code(r) == "too_many_attempts" and int(r.headers["retry-after"]) >= 1
+    # the same counter as the login form
+    r = await client.post("/v1/auth/login", {"username": "jock", "password": PASSWORD})
+    assert r.status_code == 429
+    clock.advance(int(r.headers["retry-after"]))
+    r = await client.post(
+        "/v1/auth/password", {"current_password": PASSWORD, "new_password": "a new passphrase"}
+    )
+    assert r.status_code == 200
 
 
 async def test_change_password_too_short(client: ApiClient) -> None:

@@ -28,6 +28,15 @@ class Database(Protocol):
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
 
+    def lock_schema(self, cur: Cursor) -> None:
+        """Inside a transaction: wait until no other process changes the schema (workers that
+        start together all run the same CREATE ... IF NOT EXISTS, which can race)."""
+        ...
+
+    def add_column(self, cur: Cursor, table: str, column: str, declaration: str) -> None:
+        """Inside a transaction: add the column unless it exists."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -79,6 +88,14 @@ class SQLiteDatabase:
             raise
         except sqlite3.Error as exc:
             raise StoreUnavailable(f"accounts database {self.path}: {exc}") from exc
+
+    def lock_schema(self, cur: Cursor) -> None:
+        pass  # BEGIN IMMEDIATE already excludes every other writer
+
+    def add_column(self, cur: Cursor, table: str, column: str, declaration: str) -> None:
+        # SQLite has no ADD COLUMN IF NOT EXISTS; BEGIN IMMEDIATE makes look-then-add safe
+        if not any(row[1] == column for row in cur.execute(f"PRAGMA table_info({table})")):
+            cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)
@@ -133,6 +150,18 @@ class PostgresDatabase:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.transaction() as cur:
             return cur.execute(sql, params)
+
+    def lock_schema(self, cur: Cursor) -> None:
+        cur.execute("SELECT pg_advisory_xact_lock(hashtext('huihua_schema'))")
+
+    def add_column(self, cur: Cursor, table: str, column: str, declaration: str) -> None:
+        # look first: ALTER takes an exclusive lock even when it has nothing to do
+        if not cur.execute(
+            "SELECT 1 FROM information_schema.columns WHERE table_schema = current_schema()"
+            " AND table_name = ? AND column_name = ?",
+            (table, column),
+        ):
+            cur.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS {column} {declaration}")
 
     def close(self) -> None:
         self._pool.close()

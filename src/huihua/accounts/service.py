@@ -1,7 +1,8 @@
 """Accounts as the service uses them: async methods over the synchronous repository.
 
 argon2 runs in a worker thread (it is CPU work by design); SQLite queries run inline (they take
-microseconds); PostgreSQL queries run in a worker thread.
+microseconds); PostgreSQL queries run in a worker thread. A password check runs whole in a
+worker thread: the throttle's reservation, the lookup, argon2 and the release.
 """
 
 from __future__ import annotations
@@ -11,12 +12,12 @@ from typing import ParamSpec, TypeVar
 
 import anyio.to_thread
 
-from ..core.addresses import limit_bucket
 from ..core.clock import Clock, SystemClock
 from .database import Database, is_integrity_error
 from .passwords import PasswordRejected, check_new_password, hash_password, verify_password
-from .throttle import ACCOUNT_LIMIT, IP_LIMIT, Throttle
+from .throttle import Throttle, TooManyAttempts, password_attempts
 from .users import InvalidUsername, User, UserRepository, new_user_id, normalize_username
+from .wechat_identities import LinkedIdentity, WeChatIdentities
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -27,7 +28,6 @@ __all__ = [
     "InvalidUsername",
     "PasswordRejected",
     "TooManyAttempts",
-    "UserDisabled",
     "UsernameTaken",
 ]
 
@@ -40,23 +40,12 @@ class InvalidCredentials(Exception):
     code = "invalid_credentials"
 
 
-class UserDisabled(InvalidCredentials):
-    """Answered exactly like a wrong password, so it tells an attacker nothing."""
-
-
-class TooManyAttempts(Exception):
-    code = "too_many_attempts"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed attempts; try again in {retry_after} s")
-        self.retry_after = retry_after
-
-
 class Accounts:
     def __init__(self, db: Database, *, clock: Clock | None = None) -> None:
         self.db = db
         self.users = UserRepository(db)
         self.throttle = Throttle(db)
+        self.identities = WeChatIdentities(db)
         self.clock = clock or SystemClock()
 
     async def _db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
@@ -89,36 +78,38 @@ class Accounts:
         await self._db(self.users.insert, user, now)
         return user
 
-    async def authenticate(self, username: str, password: str, *, ip: str | None) -> User:
+    async def authenticate(
+        self, username: str, password: str, *, ip: str | None, user_id: str | None = None
+    ) -> User:
         """The user, or InvalidCredentials (same answer for unknown user, wrong password and
-        disabled account) or TooManyAttempts. One argon2 verification whatever the case."""
-        now = self.clock.now()
+        disabled account) or TooManyAttempts. One argon2 verification whatever the case.
+
+        The only password check there is: every route that takes a password (login, bind,
+        password change, unlinking an identity) comes here, so every one is throttled per
+        account and per address. `user_id`, for re-authentication, also requires the
+        account to be that user."""
+        return await anyio.to_thread.run_sync(self._authenticate, username, password, ip, user_id)
+
+    def _authenticate(self, username: str, password: str, ip: str | None, user_id: str | None) -> User:
         try:
-            name = normalize_username(username)
+            name: str | None = normalize_username(username)
         except InvalidUsername:
             name = None
-        keys = [k for k in (f"ip:{limit_bucket(ip)}" if ip else None, f"acct:{name}" if name else None) if k]
-        waits = [await self._db(self.throttle.retry_after, k, now) for k in keys]
-        if any(waits):
-            raise TooManyAttempts(max(waits))
-        user = await self._db(self.users.by_username, name) if name else None
-        ok, rehash = await anyio.to_thread.run_sync(
-            verify_password, user.password_hash if user else None, password
-        )
-        if not ok or user is None or user.disabled:
-            for key in keys:
-                limit = IP_LIMIT if key.startswith("ip:") else ACCOUNT_LIMIT
-                await self._db(self.throttle.failed, key, limit, now)
-            raise UserDisabled() if ok and user and user.disabled else InvalidCredentials()
-        if rehash:
-            await self._db(self.users.set_password_hash, user.id, rehash, now)
-        if name:
-            await self._db(self.throttle.succeeded, f"acct:{name}")
-        return user
 
-    async def verify(self, user: User, password: str) -> bool:
-        ok, _ = await anyio.to_thread.run_sync(verify_password, user.password_hash, password)
-        return ok and user.password_hash is not None
+        def check() -> User | None:
+            user = self.users.by_username(name) if name else None
+            ok, rehash = verify_password(user.password_hash if user else None, password)
+            if not ok or user is None or user.disabled or (user_id is not None and user.id != user_id):
+                return None
+            if rehash:
+                self.users.set_password_hash(user.id, rehash, self.clock.now())
+            return user
+
+        # argon2 and the queries run together in this worker thread, under one reservation
+        user = self.throttle.guarded(password_attempts(name, ip), check, self.clock.now())
+        if user is None:
+            raise InvalidCredentials()
+        return user
 
     async def change_password(self, user: User, new_password: str) -> None:
         password_hash = await anyio.to_thread.run_sync(hash_password, new_password)
@@ -129,3 +120,10 @@ class Accounts:
 
     async def set_phone(self, user_id: str, phone: str) -> None:
         await self._db(self.users.set_phone, user_id, phone, self.clock.now())
+
+    async def linked_identities(self, user_id: str) -> list[LinkedIdentity]:
+        return await self._db(self.identities.linked, user_id)
+
+    async def unlink_identities(self, user_id: str, identity_id: str | None = None) -> list[str]:
+        """Unlink one identity of the user, or all of them; the public ids unlinked."""
+        return await self._db(self.identities.unlink, user_id, identity_id)

@@ -25,12 +25,6 @@ SCHEMA = (
         created_at DOUBLE PRECISION NOT NULL,
         updated_at DOUBLE PRECISION NOT NULL
     )""",
-    """CREATE TABLE IF NOT EXISTS huihua_throttle (
-        key TEXT PRIMARY KEY,
-        failures INTEGER NOT NULL,
-        window_start DOUBLE PRECISION NOT NULL,
-        blocked_until DOUBLE PRECISION NOT NULL
-    )""",
 )
 
 _COLUMNS = "id, username, email, phone, password_hash, disabled, created_at"

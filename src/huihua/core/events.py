@@ -19,6 +19,7 @@ EVENT_KINDS = frozenset(
         "login_failed",
         "invalid_token",
         "identity_bound",
+        "identity_unlinked",
     }
 )
 

@@ -159,9 +159,13 @@ class ManagerBase(Generic[S]):
         """For the accounts layer: failed logins are session lifecycle events too."""
         self._emit("login_failed", user_id=user_id, reason=reason)
 
-    def emit_identity_bound(self, record: SessionRecord | None, user_id: str, reason: str) -> None:
-        """For the WeChat login: an identity was bound to `user_id` (in the session `record`)."""
-        self._emit("identity_bound", record, user_id=user_id, reason=reason)
+    def emit_account_event(
+        self, kind: str, user_id: str, reason: str, record: SessionRecord | None = None
+    ) -> None:
+        """For the accounts layer: `identity_bound`, `identity_unlinked` go to the same sinks
+        (log lines, metrics) as the session events. `reason` names things by public id;
+        `record` is the session the change was made in, when there is one."""
+        self._emit(kind, record, user_id=user_id, reason=reason)
 
 
 class SessionManager(ManagerBase[Store]):

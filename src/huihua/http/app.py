@@ -26,7 +26,7 @@ from .metrics import Metrics, RequestMetricsMiddleware, TimedStore
 from .middleware import BodyLimitMiddleware, MethodOverrideMiddleware, SessionMiddleware
 from .pages import router as pages_router
 from .proxies import TrustedProxyMiddleware
-from .routes import auth, health, service, sessions, wechat
+from .routes import auth, health, identities, service, sessions, wechat
 from .services import Services
 
 logger = logging.getLogger("huihua")
@@ -93,7 +93,15 @@ def create_app(
     app = FastAPI(title="huihua", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     app.state.huihua = svc
     install_error_handlers(app)
-    routers = (auth.router, wechat.router, sessions.router, service.router, service.admin, health.router)
+    routers = (
+        auth.router,
+        identities.router,
+        wechat.router,
+        sessions.router,
+        service.router,
+        service.admin,
+        health.router,
+    )
     for router in (*routers, pages_router):
         app.include_router(router)  # WeChat's too: without its settings they answer 503
     app.add_middleware(SessionMiddleware, manager=lambda: manager, settings=settings, users=accounts.get)

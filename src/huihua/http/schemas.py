@@ -35,6 +35,13 @@ class LogoutAllIn(Body):
 class PasswordIn(Body):
     current_password: str = _PASSWORD
     new_password: str = _PASSWORD
+    unlink_identities: bool = Field(
+        default=False, description="also unlink every WeChat identity bound to the account"
+    )
+
+
+class UnlinkIn(Body):
+    password: str = _PASSWORD
 
 
 class DataPatchIn(Body):
@@ -105,6 +112,18 @@ class IntrospectOut(BaseModel):
     user: UserOut | None = None
     session: SessionOut | None = None
     data: dict[str, Any] | None = None
+
+
+class IdentityOut(BaseModel):
+    id: str = Field(description="a public id of this link (not the openid)")
+    provider: str = Field(description='"wechat"')
+    appid: str
+    bound_at: str
+    last_used_at: str | None = Field(description="the last login with it; null if none was recorded")
+
+
+class IdentitiesOut(BaseModel):
+    identities: list[IdentityOut]
 
 
 class ErrorDetail(BaseModel):

@@ -156,4 +156,4 @@ class ServiceDirectory:
         await manager.revoke_user(placeholder.id, reason="bound")
         await self.svc.accounts.set_disabled(placeholder.id, True)  # merged away
         assert self.rotated is not None
-        manager.emit_identity_bound(self.rotated.record, bound_to.id, reason=f"wechat:{self.appid}")
+        manager.emit_account_event("identity_bound", bound_to.id, f"wechat:{self.appid}", self.rotated.record)

@@ -1,7 +1,9 @@
 """The throttled password check of Django's WeChat bind view.
 
-INTEGRATION POINT: a minimal throttle until huihua's atomic login throttle (accounts/throttle.py)
-offers a synchronous entry point for Django; repoint `check_password` at it then.
+Django has no huihua accounts database for `accounts/throttle.py` to keep its counts in, so this
+throttle keeps them in the session store's key-value space, which every worker shares. It gives
+the same guarantee with coarser limits than the service's backoff (see the consolidation issue:
+one throttle over a Django database adapter is the next step).
 
 Each attempt first *reserves* a slot, atomically (`kv_set(..., only_if_absent=True)` in the
 session store, shared by every worker), per account and per client address, and only then runs

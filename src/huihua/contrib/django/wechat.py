@@ -175,4 +175,4 @@ class DjangoDirectory:
         sessions.revoke_user(placeholder.id, reason="bound")
         self.users.objects.filter(pk=placeholder.id).update(is_active=False)  # merged away
         record = getattr(self.request.session, "record", None)
-        sessions.emit_identity_bound(record, bound_to.id, reason=f"wechat:{self.appid}")
+        sessions.emit_account_event("identity_bound", bound_to.id, f"wechat:{self.appid}", record)

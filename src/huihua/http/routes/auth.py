@@ -12,7 +12,7 @@ from ...core.errors import SessionRevoked, SessionUnknown
 from ...core.session import Session
 from ..context import SessionContext, in_good_standing
 from ..errors import ApiError
-from ..limits import check_password
+from ..limits import check_password, per_ip_per_minute, reauthenticate
 from ..represent import auth_answer, session_out
 from ..schemas import AccountIn, AuthOut, LoginIn, LogoutAllIn, MeOut, PasswordIn, UserEnvelope, errors
 from ..services import Services, services, session_context
@@ -36,8 +36,24 @@ async def signed_in(ctx: SessionContext, svc: Services) -> tuple[Session, User]:
     return session, user
 
 
-@router.post("/v1/accounts", status_code=201, response_model=UserEnvelope, responses=errors(409, 422))
-async def create_account(body: AccountIn, svc: Services = Depends(services)) -> JSONResponse:
+async def unlink(svc: Services, user: User, identity_id: str | None = None) -> list[str]:
+    """Unlink one identity of the user (or all), one `identity_unlinked` event each."""
+    removed = await svc.accounts.unlink_identities(user.id, identity_id)
+    for public_id in removed:
+        svc.manager.emit_account_event("identity_unlinked", user.id, f"wechat:{public_id}")
+    return removed
+
+
+@router.post("/v1/accounts", status_code=201, response_model=UserEnvelope, responses=errors(409, 422, 429))
+async def create_account(
+    body: AccountIn,
+    svc: Services = Depends(services),
+    ctx: SessionContext = Depends(session_context),
+) -> JSONResponse:
+    """Register an account. Each one costs an argon2 hash: limited per client address."""
+    await per_ip_per_minute(
+        svc, ctx, "registrations", svc.settings.registrations_per_ip_minute, "too_many_attempts"
+    )
     try:
         user = await svc.accounts.register(body.username, body.password, email=body.email, phone=body.phone)
     except UsernameTaken as exc:
@@ -92,20 +108,23 @@ async def logout_all(
     return Response(status_code=204)
 
 
-@router.post("/v1/auth/password", response_model=AuthOut, responses=errors(401, 403, 422))
+@router.post("/v1/auth/password", response_model=AuthOut, responses=errors(401, 403, 422, 429))
 async def change_password(
     body: PasswordIn,
     svc: Services = Depends(services),
     ctx: SessionContext = Depends(session_context),
 ) -> JSONResponse:
+    """Change the password (the current one is checked like a login, throttled); every other
+    session ends. With `unlink_identities`, every linked WeChat identity is unlinked too: whoever
+    learned the old password and bound their own WeChat is out."""
     session, user = await signed_in(ctx, svc)
-    if user.password_hash is None or not await svc.accounts.verify(user, body.current_password):
-        svc.manager.emit_login_failed(user.id, "wrong_current_password")
-        raise ApiError(403, "invalid_credentials", "the current password is wrong")
+    await reauthenticate(svc, ctx, user, body.current_password, message="the current password is wrong")
     try:
         await svc.accounts.change_password(user, body.new_password)
     except PasswordRejected as exc:
         raise ApiError(422, exc.code, str(exc)) from exc
+    if body.unlink_identities:
+        await unlink(svc, user)
     # rotate first: the new session is then surely indexed, so "all but this one" keeps it even
     # where the index had been lost (an evicting Redis)
     rotated = await svc.manager.rotate(session)
