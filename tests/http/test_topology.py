@@ -212,6 +212,16 @@ def test_https_through_nginx_means_host_secure_cookie_whatever_the_client_claims
             assert c.get("/v1/auth/me").json()["user"]["username"] == "proto"
 
 
+def test_tls_with_http2_and_hsts(topology: Topology) -> None:
+    """What a real client negotiates with the shipped config (curl speaks HTTP/2; httpx here does not)."""
+    run = subprocess.run(["curl", "-sS", "--http2", "--cacert", str(topology.nginx.cert), "-D", "-", "-o", "/dev/null",
+                          "-w", "%{http_version}", topology.url + "/healthz"],
+                         check=False, capture_output=True, text=True, timeout=30)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.endswith("\n2"), run.stdout  # HTTP/2 over TLS
+    assert "strict-transport-security: max-age=63072000" in run.stdout.lower()
+
+
 def test_plain_http_only_redirects_to_https(topology: Topology) -> None:
     r = httpx.get(f"http://127.0.0.1:{topology.nginx.http_port}/v1/auth/me?x=1", follow_redirects=False)
     assert r.status_code == 308
