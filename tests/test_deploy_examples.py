@@ -5,6 +5,8 @@ site file is run for real by tests/http/test_topology.py.)"""
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
 from dataclasses import fields
 from pathlib import Path
 
@@ -52,3 +54,23 @@ def test_systemd_units_read_the_env_file_and_are_hardened() -> None:
                            "PrivateTmp": "yes", "ProtectHome": "yes", "CapabilityBoundingSet": ""}.items():  # fmt: skip
             assert options.get(key) == value, f"{unit}: {key}={options.get(key)!r}"
     assert "--port %i" in (DEPLOY / "systemd" / "huihua@.service").read_text()
+
+
+def test_systemd_units_verify_clean(tmp_path: Path) -> None:
+    """systemd's own checker: every option known and well-formed (it warns, on stderr, about
+    unknown keys it would ignore). The binary and env file are pointed at ones that exist here."""
+    analyze = shutil.which("systemd-analyze")
+    assert analyze, "systemd-analyze is missing (Debian: apt-get install -y systemd)"
+    (tmp_path / "huihua.env").write_text("LISTEN_HOST=127.0.0.1\n")
+    for unit, name in (("huihua.service", "huihua.service"), ("huihua@.service", "huihua@8600.service")):
+        text = (DEPLOY / "systemd" / unit).read_text()
+        text = text.replace("/opt/huihua/venv/bin/huihua", "/usr/bin/env").replace(
+            "/etc/huihua/huihua.env", str(tmp_path / "huihua.env")
+        )
+        (tmp_path / name).write_text(text)
+        run = subprocess.run(
+            [analyze, "verify", str(tmp_path / name)], check=False, capture_output=True, text=True
+        )
+        assert run.returncode == 0 and not run.stderr.strip() and not run.stdout.strip(), (
+            run.stderr + run.stdout
+        )
