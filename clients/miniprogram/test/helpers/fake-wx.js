@@ -1,6 +1,6 @@
 'use strict'
 // A `wx` object for Node that behaves like WeChat's where the SDK can tell:
-// - request does real HTTP; success fires for EVERY status, fail only for network errors,
+// - request does real HTTP (HTTPS for https:// URLs, trusting `ca` if given); success fires for EVERY status, fail only for network errors,
 //   timeouts ("request:fail timeout") and invalid methods (wx has no PATCH); header keeps the
 //   server's casing; GET data goes to the query string, other data is sent as JSON.
 // - login asks the emulator for a code, as the phone would (POST /_emulator/login {openid}).
@@ -8,6 +8,7 @@
 //   can be told to throw.
 // - onAppShow/onAppHide with _hide()/_show() to play background/foreground.
 const http = require('node:http')
+const https = require('node:https')
 
 const WX_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'HEAD', 'OPTIONS', 'TRACE', 'CONNECT']
 
@@ -25,6 +26,7 @@ function createFakeWx(options = {}) {
     // (option) => errMsg | null: the request goes out and the server does it, but wx reports
     // this failure instead of the answer (e.g. 'request:fail interrupted': app in the background)
     loseAnswer = null,
+    ca = null, // PEM certificate(s) to trust for https:// (a test's self-signed one)
   } = options
 
   const stats = {
@@ -96,7 +98,9 @@ function createFakeWx(options = {}) {
         }
       }
       try {
-        req = http.request(url, { method, headers: header }, (res) => {
+        const tls = String(url).startsWith('https:')
+        const requestOptions = tls && ca ? { method, headers: header, ca } : { method, headers: header }
+        req = (tls ? https : http).request(url, requestOptions, (res) => {
           const chunks = []
           res.on('data', (c) => chunks.push(c))
           res.on('end', () => {
