@@ -14,6 +14,7 @@ from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 from ..core.errors import StoreUnavailable
+from ..stores.sqlite import driver_error
 
 
 class Cursor(Protocol):
@@ -68,7 +69,7 @@ class SQLiteDatabase:
         except sqlite3.IntegrityError:
             raise
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"accounts database {self.path}: {exc}") from exc
+            raise driver_error(f"accounts database {self.path}", exc) from exc
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -76,7 +77,7 @@ class SQLiteDatabase:
         except sqlite3.IntegrityError:
             raise
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"accounts database {self.path}: {exc}") from exc
+            raise driver_error(f"accounts database {self.path}", exc) from exc
 
     def close(self) -> None:
         db = getattr(self._local, "db", None)

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from ..core.data import DataChanges, apply_changes, dumps
-from ..core.errors import StoreUnavailable
+from ..core.errors import StoreFull, StoreUnavailable
 from ..core.record import SessionRecord, Timing
 from .rows import COLUMNS, SELECT_COLUMNS, decode_row, record_to_row
 
@@ -60,6 +60,20 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
+def is_full(exc: sqlite3.Error) -> bool:
+    """SQLITE_FULL: the disk (or the file system's quota) has no room for the change."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or "disk is full" in str(exc)
+
+
+def driver_error(where: str, exc: sqlite3.Error) -> StoreUnavailable:
+    """The engine's error for a failed SQLite call: StoreFull for a full disk (507), else
+    StoreUnavailable (503)."""
+    if is_full(exc):
+        return StoreFull(f"{where}: {exc}; free disk space")
+    return StoreUnavailable(f"{where}: {exc}")
+
+
 class SQLiteStore:
     def __init__(
         self,
@@ -98,9 +112,9 @@ class SQLiteStore:
         except sqlite3.OperationalError as exc:
             if _is_busy(exc) and self._raise_busy:
                 raise Busy(str(exc)) from exc
-            raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
+            raise driver_error(f"SQLite store {self.path}", exc) from exc
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
+            raise driver_error(f"SQLite store {self.path}", exc) from exc
 
     def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
         def transaction(db: sqlite3.Connection) -> T:
