@@ -65,7 +65,7 @@ class Ledger:
         self.requests = 0
         self.statuses: dict[str, dict[int | str, int]] = {}
         self.acks: list[float] = []  # monotonic times of acknowledged writes
-        self.loss_window: tuple[float, float] | None = None  # (start, end) monotonic
+        self.loss_windows: list[tuple[float, float]] = []  # (start, end) monotonic: losses allowed
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def count(self, phase: str, status: int | str) -> None:
@@ -83,10 +83,8 @@ class Ledger:
             self.violations.append(v)
 
     def _in_window(self, times: list[float]) -> bool:
-        if self.loss_window is None or not times:
-            return False
-        start, end = self.loss_window
-        return all(start <= t <= end for t in times)
+        """Every one of `times` inside a window where a loss is documented and allowed."""
+        return bool(times) and all(any(a <= t <= b for a, b in self.loss_windows) for t in times)
 
     def acked(self, s: Tracked | None, at: float) -> None:
         self.acks.append(at)
