@@ -64,7 +64,9 @@ def terminate_backends(url: str, db: str) -> int:
     return len(rows)
 
 
-async def test_connections_terminated(serve: Callable[..., Serve], cluster: PostgresCluster, scenario) -> None:
+async def test_connections_terminated(
+    serve: Callable[..., Serve], cluster: PostgresCluster, scenario
+) -> None:
     sc = scenario("postgres-terminate", "postgres", "pg_terminate_backend of every connection of huihua "
                   "(store and accounts) every 0.3 s, 8 times, mid-load")  # fmt: skip
     url = cluster.create_database("faults_terminate")

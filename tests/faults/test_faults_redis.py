@@ -47,7 +47,11 @@ async def kill_and_restart(load: Load, redis: RedisProcess, down: float = 1.0) -
 
 @pytest.mark.parametrize("fsync", ["always", "everysec"])
 async def test_kill_9_and_restart_with_aof(
-    serve: Callable[..., Serve], redis_servers: Callable[..., RedisProcess], scenario, tmp_path: Path, fsync: str
+    serve: Callable[..., Serve],
+    redis_servers: Callable[..., RedisProcess],
+    scenario,
+    tmp_path: Path,
+    fsync: str,
 ) -> None:
     sc = scenario(f"redis-aof-{fsync}", "redis", f"kill -9 of Redis (AOF, appendfsync {fsync}) mid-load, "
                   "twice; restarted on the same port and AOF after 1 s")  # fmt: skip
