@@ -90,17 +90,27 @@ async def test_connections_terminated(
     sc.check()
 
 
+@pytest.mark.parametrize("db_timeout", ["1s", None], ids=["database-1s", "store-default"])
 async def test_statement_timeout_behind_a_lock(
-    serve: Callable[..., Serve], cluster: PostgresCluster, scenario
+    serve: Callable[..., Serve], cluster: PostgresCluster, scenario, db_timeout: str | None
 ) -> None:
-    sc = scenario("postgres-statement-timeout", "postgres", "statement_timeout = 1 s on the database and "
-                  "another connection holding an ACCESS EXCLUSIVE lock on huihua_session for 5 s, twice: "
-                  "503 store_unavailable, then recovery without restarting huihua")  # fmt: skip
-    url = cluster.create_database("faults_timeout")
-    with psycopg.connect(cluster.url(), autocommit=True) as conn:
-        conn.execute("ALTER DATABASE faults_timeout SET statement_timeout = '1s'")
+    """With `statement_timeout` set on the database, and without (the store's own 5 s default):
+    a request behind the lock answers 503 before the client's 7.5 s timeout, none hangs past it."""
+    if db_timeout:
+        sc = scenario("postgres-statement-timeout", "postgres", "statement_timeout = 1 s on the database "
+                      "and another connection holding an ACCESS EXCLUSIVE lock on huihua_session for 9 s, "
+                      "twice: 503 store_unavailable, then recovery without restarting huihua")  # fmt: skip
+    else:
+        sc = scenario("postgres-lock-store-timeout", "postgres", "no statement_timeout on the database; "
+                      "an ACCESS EXCLUSIVE lock on huihua_session held for 9 s, twice: the store's own "
+                      "5 s statement timeout answers 503 before the client gives up (7.5 s)")  # fmt: skip
+    db = f"faults_timeout_{'db' if db_timeout else 'store'}"
+    url = cluster.create_database(db)
+    if db_timeout:
+        with psycopg.connect(cluster.url(), autocommit=True) as conn:
+            conn.execute(f"ALTER DATABASE {db} SET statement_timeout = '{db_timeout}'")
     server = serve_on(serve, url)
-    sc.load = load = Load(server.url, max_requests=3000)
+    sc.load = load = Load(server.url, max_requests=3000, timeout=7.5)
     await load.register()
     load.start()
     await load.wait_requests(150)
@@ -110,7 +120,7 @@ async def test_statement_timeout_behind_a_lock(
             locker.execute("SET statement_timeout = 0")
             locker.execute("LOCK TABLE huihua_session IN ACCESS EXCLUSIVE MODE")
             sc.faults_injected += 1
-            await asyncio.sleep(5)
+            await asyncio.sleep(9)
             locker.rollback()
         load.recovered()
         await load.wait_acks_after_recovery(20)
@@ -118,5 +128,6 @@ async def test_statement_timeout_behind_a_lock(
     await load.stop()
     await load.verify()
     assert during.get(503, 0) > 0, during
+    assert during.get("transport", 0) == 0, f"requests hung past the client timeout: {during}"
     sc.notes.append(f"answers behind the lock: {during}")
     sc.check()
