@@ -11,13 +11,15 @@ from typing import Any
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "http"))  # servicekit
+HERE = Path(__file__).resolve().parent
+# the helpers beside this file (also if the folder becomes a package), and servicekit
+sys.path[:0] = [str(HERE), str(HERE.parent / "http")]
 
-import results
-from ledger import Ledger
-from load import Load
-from servers import Serve
-from servicekit import serve_env
+import results  # noqa: E402
+from ledger import Ledger  # noqa: E402
+from load import Load  # noqa: E402
+from servers import Serve  # noqa: E402
+from servicekit import serve_env  # noqa: E402
 
 
 @pytest.fixture

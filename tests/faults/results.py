@@ -104,8 +104,9 @@ def render(folder: Path = FOLDER, out: Path = REPORT) -> Path:
         "**resurrected**: a revoked or expired session usable again. **double-applied**: an "
         "increment counted twice. A request whose answer was lost (timeout, 503) may count +0 or +1, "
         "never +2.",
-        "- **recovery s**: from the end of the fault (store back, space freed, lock released, server "
-        "restarted) to the first acknowledged write after it.",
+        "- **recovery s**: from the end of the fault (store back, space freed, lock released) to the "
+        "first acknowledged write after it; for a kill -9 of huihua, from the kill (the restart "
+        "included). Machine load varies: other jobs shared these 2 cores.",
         "",
         "| " + " | ".join(title for title, _ in COLUMNS) + " |",
         "|" + "|".join("---" for _ in COLUMNS) + "|",
