@@ -64,7 +64,10 @@ class Ledger:
         self.allowed_losses: list[Violation] = []  # lost inside a documented window (AOF everysec)
         self.requests = 0
         self.statuses: dict[str, dict[int | str, int]] = {}
-        self.acks: list[float] = []  # monotonic times of acknowledged writes
+        # acknowledged writes as (sent, answered), monotonic; the load sets `sent_at` before it
+        # reports an answer, so recovery counts only requests sent after the fault ended
+        self.acks: list[tuple[float, float]] = []
+        self.sent_at = 0.0
         self.loss_windows: list[tuple[float, float]] = []  # (start, end) monotonic: losses allowed
 
     # -- bookkeeping ---------------------------------------------------------------------------
@@ -87,14 +90,17 @@ class Ledger:
         return bool(times) and all(any(a <= t <= b for a, b in self.loss_windows) for t in times)
 
     def acked(self, s: Tracked | None, at: float) -> None:
-        self.acks.append(at)
+        self.acks.append((self.sent_at, at))
         if s is not None:
             s.acked_writes += 1
             s.last_ack_at = at
 
     def first_ack_after(self, t: float) -> float | None:
-        later = [a for a in self.acks if a >= t]
+        later = [answered for sent, answered in self.acks if sent >= t]
         return min(later) - t if later else None
+
+    def acks_sent_after(self, t: float) -> int:
+        return sum(1 for sent, _ in self.acks if sent >= t)
 
     def live(self, user: str) -> list[Tracked]:
         return [s for s in self.sessions.values() if s.user == user and s.state is State.LIVE and not s.dead]
@@ -103,7 +109,7 @@ class Ledger:
     def logged_in(self, token: str, user: str, at: float) -> Tracked:
         s = Tracked(token=token, user=user, login_at=at, last_ack_at=at)
         self.sessions[token] = s
-        self.acks.append(at)
+        self.acks.append((self.sent_at, at))
         return s
 
     def check_data(
@@ -166,7 +172,7 @@ class Ledger:
             elif s.state is State.LIVE:
                 s.state = State.MAYBE_REVOKED
         if sure:
-            self.acks.append(at)
+            self.acks.append((self.sent_at, at))
 
     # -- the final check -----------------------------------------------------------------------
     def verify_final(self, s: Tracked, status: int, body: Any) -> None:

@@ -93,7 +93,7 @@ class Load:
         assert self.recovered_at is not None
         deadline = time.monotonic() + within
         while time.monotonic() < deadline and not self._stop.is_set():
-            if sum(1 for a in self.ledger.acks if a >= self.recovered_at) >= n:
+            if self.ledger.acks_sent_after(self.recovered_at) >= n:
                 return
             await asyncio.sleep(0.05)
 
@@ -106,12 +106,14 @@ class Load:
         self, http: httpx.AsyncClient, method: str, path: str, headers: dict[str, str], body: Any = None
     ) -> tuple[int | None, Any]:
         phase = self.phase
+        sent = time.monotonic()
         try:
             r = await http.request(method, path, json=body, headers=headers)
         except httpx.TransportError:
             self.ledger.count(phase, "transport")
             self.transport_errors += 1
             return None, None
+        self.ledger.sent_at = sent  # the caller reports this answer next, with no await between
         self.ledger.count(phase, r.status_code)
         payload = r.json() if r.headers.get("content-type", "").startswith("application/json") else None
         if r.status_code >= 400:

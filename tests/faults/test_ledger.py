@@ -121,3 +121,13 @@ def test_a_500_is_always_a_violation(ledger: Ledger) -> None:
     assert not ledger.violations
     ledger.count("after", 500)
     assert ledger.kinds() == {"status_500": 1} and ledger.requests == 3
+
+
+def test_recovery_counts_only_requests_sent_after_the_fault(ledger: Ledger) -> None:
+    s = session(ledger)
+    ledger.sent_at = 9.0  # sent before the fault ended at 10, answered after it
+    incr_acked(ledger, s, 1, at=10.5)
+    assert ledger.first_ack_after(10.0) is None
+    ledger.sent_at = 11.0
+    incr_acked(ledger, s, 2, at=12.5)
+    assert ledger.first_ack_after(10.0) == 2.5 and ledger.acks_sent_after(10.0) == 1
