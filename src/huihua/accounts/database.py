@@ -63,7 +63,8 @@ class SQLiteDatabase:
             try:
                 yield _SQLiteCursor(db)
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL, ...)
+                    db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
         except sqlite3.IntegrityError:

@@ -122,7 +122,10 @@ class SQLiteStore:
             try:
                 result = op(db)
             except BaseException:
-                db.execute("ROLLBACK")
+                # SQLite may have rolled back already (SQLITE_FULL, IOERR, ...): a second ROLLBACK
+                # would fail and hide the error that matters
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
             return result
