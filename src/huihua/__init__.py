@@ -13,6 +13,7 @@ from .core.errors import (
     SessionInvalid,
     SessionRevoked,
     SessionUnknown,
+    StoreFull,
     StoreUnavailable,
 )
 from .core.events import SessionEvent
@@ -43,6 +44,7 @@ __all__ = [
     "SessionManager",
     "SessionRevoked",
     "SessionUnknown",
+    "StoreFull",
     "StoreUnavailable",
     "SystemClock",
     "__version__",

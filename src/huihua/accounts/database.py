@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 
 from ..core.errors import StoreUnavailable
 from ..core.files import create_private
+from ..stores.sqlite import driver_error
 
 
 class Cursor(Protocol):
@@ -73,13 +74,14 @@ class SQLiteDatabase:
             try:
                 yield _SQLiteCursor(db)
             except BaseException:
-                db.execute("ROLLBACK")
+                if db.in_transaction:  # SQLite may have rolled back already (SQLITE_FULL, ...)
+                    db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
         except sqlite3.IntegrityError:
             raise
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"accounts database {self.path}: {exc}") from exc
+            raise driver_error(f"accounts database {self.path}", exc) from exc
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -87,7 +89,7 @@ class SQLiteDatabase:
         except sqlite3.IntegrityError:
             raise
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"accounts database {self.path}: {exc}") from exc
+            raise driver_error(f"accounts database {self.path}", exc) from exc
 
     def lock_schema(self, cur: Cursor) -> None:
         pass  # BEGIN IMMEDIATE already excludes every other writer

@@ -2,6 +2,7 @@
 
 HuihuaError
 ├── StoreUnavailable          the store could not be reached or failed; retry later (503)
+│   └── StoreFull             the store's disk is full; free space (507)
 ├── SessionInvalid            the presented token names no usable session (401)
 │   ├── SessionUnknown        never issued, malformed, or purged  -> not_authenticated
 │   ├── SessionExpired        idle or absolute deadline passed    -> session_expired
@@ -21,6 +22,14 @@ class HuihuaError(Exception):
 
 class StoreUnavailable(HuihuaError):
     code = "store_unavailable"
+
+
+class StoreFull(StoreUnavailable):
+    """The store refused a write for lack of space (SQLite's SQLITE_FULL): an operator must free
+    disk space; retrying sooner changes nothing. Still a StoreUnavailable for callers that only
+    care that the store did not do it."""
+
+    code = "store_full"
 
 
 class SessionInvalid(HuihuaError):

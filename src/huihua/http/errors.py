@@ -17,6 +17,7 @@ from ..core.errors import (
     SessionDataTooLarge,
     SessionGone,
     SessionInvalid,
+    StoreFull,
     StoreUnavailable,
 )
 
@@ -74,6 +75,12 @@ def install_error_handlers(app: FastAPI) -> None:
             503, "store_unavailable", "the session store is unavailable; retry shortly", {"Retry-After": "1"}
         )
 
+    async def store_full(_: Request, exc: Exception) -> Response:
+        logger.error("store full: %s", exc)
+        return error_response(
+            507, "store_full", "the session store has no space left; free disk space on its server"
+        )
+
     async def data_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, SessionDataError)
         status = 413 if isinstance(exc, SessionDataTooLarge) else 400
@@ -106,6 +113,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(SessionInvalid, session_invalid)
     app.add_exception_handler(SessionGone, session_gone)
     app.add_exception_handler(StoreUnavailable, store_unavailable)
+    app.add_exception_handler(StoreFull, store_full)  # the subclass: Starlette picks the closest
     app.add_exception_handler(SessionDataError, data_error)
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(HTTPException, http_error)

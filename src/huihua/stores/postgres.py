@@ -10,7 +10,9 @@ keys both survive and `incr` never loses a count.
 JSON and the other stores allow) and we never query inside it. Tables are created on first use,
 so a store can be built while the server is down and recovers by itself when it comes back.
 The pool is bounded: when it is exhausted, or the server is gone, a caller waits at most
-`timeout` seconds and gets `StoreUnavailable`.
+`timeout` seconds and gets `StoreUnavailable`. A statement waits at most `statement_timeout`
+seconds (5 by default; a lock held by someone else, a runaway query) and also gets
+`StoreUnavailable`, unless the server already sets one (database, role or URL `options`).
 """
 
 from __future__ import annotations
@@ -303,6 +305,16 @@ def _pool_kwargs(url: str, max_size: int, timeout: float, connect: dict[str, Any
     }
 
 
+# Only where nothing set one: an operator's database, role or URL setting wins.
+_STATEMENT_TIMEOUT = (
+    "SELECT set_config('statement_timeout', %s, false) WHERE current_setting('statement_timeout') = '0'"
+)
+
+
+def _timeout_ms(statement_timeout: float | None) -> str | None:
+    return None if not statement_timeout else f"{max(1, round(statement_timeout * 1000))}ms"
+
+
 class PostgresStore(PostgresBase, FlowStore):
     """The synchronous twin, over psycopg_pool.ConnectionPool."""
 
@@ -312,9 +324,25 @@ class PostgresStore(PostgresBase, FlowStore):
         self._lock = threading.Lock()
 
     @classmethod
-    def from_url(cls, url: str, *, max_size: int = 10, timeout: float = 2.0, **connect: Any) -> PostgresStore:
-        """`connect` goes to psycopg.connect (application_name, sslmode, ...)."""
-        return cls(ConnectionPool(**_pool_kwargs(url, max_size, timeout, connect)))
+    def from_url(
+        cls,
+        url: str,
+        *,
+        max_size: int = 10,
+        timeout: float = 2.0,
+        statement_timeout: float | None = 5.0,
+        **connect: Any,
+    ) -> PostgresStore:
+        """`connect` goes to psycopg.connect (application_name, sslmode, ...); `statement_timeout`
+        None leaves statements unbounded."""
+        limit = _timeout_ms(statement_timeout)
+
+        def configure(conn: psycopg.Connection[Any]) -> None:
+            conn.execute(_STATEMENT_TIMEOUT, (limit,))
+            conn.commit()
+
+        kwargs = _pool_kwargs(url, max_size, timeout, connect)
+        return cls(ConnectionPool(**kwargs, configure=configure if limit else None))
 
     def _transaction(self, op: Op[T]) -> T:
         with self.pool.connection() as conn, conn.cursor() as cur:
@@ -349,10 +377,24 @@ class AsyncPostgresStore(PostgresBase, AsyncFlowStore):
 
     @classmethod
     def from_url(
-        cls, url: str, *, max_size: int = 10, timeout: float = 2.0, **connect: Any
+        cls,
+        url: str,
+        *,
+        max_size: int = 10,
+        timeout: float = 2.0,
+        statement_timeout: float | None = 5.0,
+        **connect: Any,
     ) -> AsyncPostgresStore:
-        """`connect` goes to psycopg.AsyncConnection.connect (application_name, sslmode, ...)."""
-        return cls(AsyncConnectionPool(**_pool_kwargs(url, max_size, timeout, connect)))
+        """`connect` goes to psycopg.AsyncConnection.connect (application_name, sslmode, ...);
+        `statement_timeout` None leaves statements unbounded."""
+        limit = _timeout_ms(statement_timeout)
+
+        async def configure(conn: psycopg.AsyncConnection[Any]) -> None:
+            await conn.execute(_STATEMENT_TIMEOUT, (limit,))
+            await conn.commit()
+
+        kwargs = _pool_kwargs(url, max_size, timeout, connect)
+        return cls(AsyncConnectionPool(**kwargs, configure=configure if limit else None))
 
     async def _transaction(self, op: Op[T]) -> T:
         async with self.pool.connection() as conn, conn.cursor() as cur:

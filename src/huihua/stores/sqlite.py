@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from ..core.data import DataChanges, apply_changes, dumps
-from ..core.errors import StoreUnavailable
+from ..core.errors import StoreFull, StoreUnavailable
 from ..core.files import create_private
 from ..core.record import SessionRecord, Timing
 from .rows import FRESH, JOINED, SELECT_COLUMNS, decode_marked, decode_row, insert_args, insert_sql
@@ -74,6 +74,20 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
+def is_full(exc: sqlite3.Error) -> bool:
+    """SQLITE_FULL: the disk (or the file system's quota) has no room for the change."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    return (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) or "disk is full" in str(exc)
+
+
+def driver_error(where: str, exc: sqlite3.Error) -> StoreUnavailable:
+    """The engine's error for a failed SQLite call: StoreFull for a full disk (507), else
+    StoreUnavailable (503)."""
+    if is_full(exc):
+        return StoreFull(f"{where}: {exc}; free disk space")
+    return StoreUnavailable(f"{where}: {exc}")
+
+
 class SQLiteStore:
     def __init__(
         self,
@@ -130,9 +144,9 @@ class SQLiteStore:
         except sqlite3.OperationalError as exc:
             if _is_busy(exc) and self._raise_busy:
                 raise Busy(str(exc)) from exc
-            raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
+            raise driver_error(f"SQLite store {self.path}", exc) from exc
         except sqlite3.Error as exc:
-            raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
+            raise driver_error(f"SQLite store {self.path}", exc) from exc
 
     def _write(self, op: Callable[[sqlite3.Connection], T]) -> T:
         def transaction(db: sqlite3.Connection) -> T:
@@ -140,7 +154,10 @@ class SQLiteStore:
             try:
                 result = op(db)
             except BaseException:
-                db.execute("ROLLBACK")
+                # SQLite may have rolled back already (SQLITE_FULL, IOERR, ...): a second ROLLBACK
+                # would fail and hide the error that matters
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
                 raise
             db.execute("COMMIT")
             return result

@@ -1,0 +1,89 @@
+"""A full SQLite store (SQLITE_FULL, made with `PRAGMA max_page_count` on the store's connection):
+507 store_full with a message that says what to do, reads go on, writes resume once there is room.
+The disk-full fault scenario (tests/faults) does the same with a real full file system."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+
+from huihua.config import Settings
+from huihua.core.clock import FakeClock
+from huihua.http.app import create_app
+from huihua.stores import _sqlite_path
+from huihua.stores.inline import InlineAsyncStore
+from huihua.stores.sqlite import SQLiteStore
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_a_full_store_answers_507_store_full_then_recovers(
+    settings: Settings, clock: FakeClock
+) -> None:
+    sync = SQLiteStore(_sqlite_path(settings.store)[0], raise_busy=True)
+    app = create_app(settings, store=InlineAsyncStore(sync), clock=clock, sweeper=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        r = await http.patch(
+            "/v1/session/data", json={"set": {"a": 1}}, headers={"X-Session-Transport": "header"}
+        )
+        assert r.status_code == 200
+        auth = {"Authorization": f"Bearer {r.headers['x-session-token']}"}
+        db = sync._connection()  # the event loop's thread: the one the app's store uses
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages}")  # no room for one more page
+
+        r = await http.patch("/v1/session/data", json={"set": {"big": "x" * 40000}}, headers=auth)
+        assert r.status_code == 507, r.text
+        assert r.json()["error"]["code"] == "store_full"
+        assert "free disk space" in r.json()["error"]["message"]
+        r = await http.get("/v1/session/data", headers=auth)
+        assert r.status_code == 200 and r.json()["data"] == {"a": 1}  # the refused write left nothing
+
+        db.execute("PRAGMA max_page_count = 1073741823")
+        r = await http.patch("/v1/session/data", json={"set": {"big": "x" * 40000}}, headers=auth)
+        assert r.status_code == 200 and len(r.json()["data"]["big"]) == 40000
+    assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    sync.close()
+
+
+def test_store_full_is_a_store_unavailable_for_callers_that_only_retry(tmp_path: Path) -> None:
+    from huihua import StoreFull, StoreUnavailable
+
+    assert issubclass(StoreFull, StoreUnavailable) and StoreFull.code == "store_full"
+
+
+def fill(db: sqlite3.Connection) -> None:
+    """Fill the free space left in the pages there are, with ever smaller rows."""
+    for repeat in (8, 2, 1):
+        refused = None
+        for i in range(100_000):
+            try:
+                db.execute(
+                    "INSERT INTO huihua_throttle VALUES (?, 0, 0, 0)", (f"f{repeat}-{i:05d}" * repeat,)
+                )
+            except sqlite3.OperationalError as exc:
+                refused = str(exc)
+                break
+        assert refused is not None and "full" in refused, refused
+
+
+async def test_a_full_accounts_database_answers_507_store_full(settings: Settings, clock: FakeClock) -> None:
+    app = create_app(settings, clock=clock, sweeper=False)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
+        r = await http.post("/v1/accounts", json={"username": "alice", "password": "correct horse battery"})
+        assert r.status_code == 201
+        db = app.state.huihua.accounts.db._db()  # the event loop's thread: the one accounts use
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages}")
+        fill(db)
+        # a wrong password is counted in a transaction (the throttle): 507, not a 503 or a 401
+        r = await http.post("/v1/auth/login", json={"username": "alice", "password": "wrong password!"})
+        assert r.status_code == 507 and r.json()["error"]["code"] == "store_full", r.text
+        db.execute("PRAGMA max_page_count = 1073741823")
+        r = await http.post("/v1/auth/login", json={"username": "alice", "password": "correct horse battery"})
+        assert r.status_code == 200
