@@ -28,7 +28,7 @@ from huihua.core.policy import HOUR, MINUTE
 from huihua.core.record import SessionRecord
 from huihua.core.tokens import new_session_id, new_token, session_key
 
-from .conftest import PERSISTENT, Facade, Harness, Runner
+from .conftest import PERSISTENT, REDIS_KINDS, Facade, Harness, Runner
 
 LIMIT = 64 * 1024
 
@@ -175,7 +175,7 @@ def test_e6_purge_deletes_only_expired_and_bounds_the_store(h: Harness) -> None:
     assert h.backend.sessions() == 0
 
 
-@only("redis")
+@only(*REDIS_KINDS)
 def test_e7_every_redis_key_has_a_ttl_after_every_write_path(h: Harness) -> None:
     def check(after: str) -> None:
         assert h.backend.immortal() == [], after  # type: ignore[attr-defined]
@@ -428,7 +428,7 @@ def test_s9_user_input_cannot_address_other_keys(h: Harness) -> None:
         assert h.store.kv_set(name, str(i), now=now, ttl=60)
     assert h.store.kv_delete("*")
     assert [h.store.kv_get(n, now=now) for n in names] == ["0", "1", "2", None, "4", "5", "6"]
-    if h.kind == "redis":
+    if h.kind in REDIS_KINDS:
         assert all(k.startswith("hh:") for k in h.backend.all_keys())  # type: ignore[attr-defined]
 
 
