@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
 import click
@@ -73,6 +77,8 @@ def serve(
         os.environ.setdefault("HUIHUA_WECHAT_SECRET", EMULATOR_SECRET)
         os.environ["HUIHUA_WECHAT_API_BASE"] = f"http://{host}:{emulator_port}"
     settings = _settings().with_secret_key()  # generate the key once, before workers race for it
+    if workers > 1:
+        _metrics_dir()
     try:
         from .http.app import create_app
 
@@ -102,6 +108,20 @@ def serve(
         log_level=log_level,
         access_log=False,
     )
+
+
+def _metrics_dir() -> None:
+    """Prometheus multiprocess mode for the workers: each writes its values to one folder and
+    /metrics adds them up. A PROMETHEUS_MULTIPROC_DIR the user set is used and emptied of old
+    values (prometheus-client's rule: clean it at start); else a private folder, removed at exit."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        for old in Path(given).glob("*.db"):
+            old.unlink(missing_ok=True)
+        return
+    folder = tempfile.mkdtemp(prefix="huihua-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder  # before the workers start: they inherit it
+    atexit.register(shutil.rmtree, folder, True)
 
 
 def _start_emulator_thread(host: str, port: int) -> None:

@@ -164,9 +164,16 @@ class ServeProcess:
     """`huihua serve` in a subprocess on a free loopback port."""
 
     def __init__(
-        self, env: dict[str, str], *, cwd: Path, port: int | None = None, log_level: str = "warning"
+        self,
+        env: dict[str, str],
+        *,
+        cwd: Path,
+        port: int | None = None,
+        log_level: str = "warning",
+        args: tuple[str, ...] = (),
     ) -> None:
         self.port = port or free_port()
+        self.args = args  # more `serve` options (--workers 2, ...)
         self.log_level = log_level
         self.env = env
         self.cwd = cwd
@@ -180,7 +187,7 @@ class ServeProcess:
     def start(self) -> ServeProcess:
         self._log = self.stderr_path.open("ab")
         self.proc = subprocess.Popen(
-            [*huihua_command(), "serve", "--port", str(self.port), "--log-level", self.log_level],
+            [*huihua_command(), "serve", "--port", str(self.port), "--log-level", self.log_level, *self.args],
             env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         wait_for_port(self.port, self.proc)
