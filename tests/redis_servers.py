@@ -112,7 +112,7 @@ class Cluster:
         self.folder = folder
         args = ["--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf",
                 "--cluster-node-timeout", str(NODE_TIMEOUT_MS), "--cluster-require-full-coverage", "no",
-                "--cluster-replica-validity-factor", "0"]  # fmt: skip  # any replica may take over
+                "--cluster-replica-validity-factor", "0", "--repl-diskless-sync-delay", "0"]  # fmt: skip
         self.servers = [Server(p, folder / str(p), args) for p in free_ports(6, with_bus=True)]
 
     @property
@@ -143,7 +143,12 @@ class Cluster:
                 if s.alive
             )
 
+        def synced() -> bool:  # a replica that has not synced yet would lose data on failover
+            replicas = [s for s in self.servers if s.alive and self.role(s) != "master"]
+            return all(s.client().info("replication")["master_link_status"] == "up" for s in replicas)
+
         wait_until(ok, timeout, "cluster_state:ok with 3 masters")
+        wait_until(synced, timeout, "every replica in sync")
 
     def role(self, server: Server) -> str:
         reply = server.client().execute_command("ROLE")  # type: ignore[no-untyped-call]

@@ -5,6 +5,8 @@ one `{TAG}` hash slot; the kv space is `hh:kv:{<key>}`). What a cluster changes 
 
 - SCAN (purge, count) runs master by master. The flow sees one integer cursor that packs
   (master number, that master's cursor); 0 still means "start" and "done".
+- A promoted replica has no scripts (Redis does not replicate its script cache): on NOSCRIPT
+  the script is loaded on the node of its slot and sent again (NOSCRIPT means nothing ran).
 - redis-py's cluster pipelines refuse EVALSHA, so a batch of scripts (purge) runs one script at
   a time; a batch of plain commands is still one pipeline per node.
 - The async client reads the slot map before its first call (redis-py's lazy read breaks
@@ -27,8 +29,10 @@ import redis
 import redis.asyncio
 import redis.asyncio.cluster
 import redis.cluster
+from redis.exceptions import NoScriptError
 
 from ..core.errors import StoreUnavailable
+from . import _lua
 from .redis import _NO_RETRY, AsyncRedisStore, Batch, Eval, Flow, RedisStore, Scan, Step, driver_errors
 from .redis_urls import RedisTopology, parse_cluster_url
 
@@ -108,8 +112,14 @@ class RedisClusterStore(RedisStore):
         if isinstance(step, Scan):
             return self._scan(step)
         if isinstance(step, Batch) and _has_scripts(step):
-            return [super(RedisClusterStore, self)._step(s) for s in step.steps]
-        return super()._step(step)
+            return [self._step(s) for s in step.steps]
+        try:
+            return super()._step(step)
+        except NoScriptError:  # nothing ran; a promoted replica has an empty script cache
+            assert isinstance(step, Eval)
+            node = self.cluster.get_node_from_key(step.keys[0])  # type: ignore[no-untyped-call]
+            self.cluster.execute_command("SCRIPT", "LOAD", _lua.source(step.script), target_nodes=node)  # type: ignore[no-untyped-call]
+            return super()._step(step)
 
     def _scan(self, step: Scan) -> tuple[int, list[bytes]]:
         masters = _masters(self.cluster.get_primaries())  # type: ignore[no-untyped-call]
@@ -184,8 +194,14 @@ class AsyncRedisClusterStore(AsyncRedisStore):
         if isinstance(step, Scan):
             return await self._scan(step)
         if isinstance(step, Batch) and _has_scripts(step):
-            return [await super(AsyncRedisClusterStore, self)._step(s) for s in step.steps]
-        return await super()._step(step)
+            return [await self._step(s) for s in step.steps]
+        try:
+            return await super()._step(step)
+        except NoScriptError:  # as the sync twin
+            assert isinstance(step, Eval)
+            node = self.cluster.get_node_from_key(step.keys[0])
+            await self.cluster.execute_command("SCRIPT", "LOAD", _lua.source(step.script), target_nodes=node)
+            return await super()._step(step)
 
     async def _scan(self, step: Scan) -> tuple[int, list[bytes]]:
         masters = _masters(self.cluster.get_primaries())
