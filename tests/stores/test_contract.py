@@ -675,17 +675,17 @@ def test_an_unreachable_store_is_unavailable_not_no_session(kind: str, flavour: 
         run.close()
 
 
-@only("redis", "postgres")
+@only("redis", "redis-sentinel", "postgres")
 def test_connections_recover_by_themselves(h: Harness) -> None:
     """Every pooled connection is killed server-side; the store recovers without a restart (a
     request that was using a dead connection may get StoreUnavailable, never a wrong answer)."""
     name = f"huihua-recover-{uuid.uuid4().hex[:8]}"
-    option = "client_name" if h.kind == "redis" else "application_name"
+    option = "client_name" if h.kind != "postgres" else "application_name"
     m = h.manager(h.new_raw_store(**{option: name}))
     s = m.create(data={"a": 1})
     results = h.parallel([lambda: m.load(s.token, touch=False)] * 8)  # fill the pool
     assert not [r for r in results if isinstance(r, Exception)]
-    if h.kind == "redis":
+    if h.kind != "postgres":
         r = h.backend.r  # type: ignore[attr-defined]
         killed = [r.client_kill_filter(_id=c["id"]) for c in r.client_list() if c["name"] == name]
     else:
@@ -704,9 +704,9 @@ def test_connections_recover_by_themselves(h: Harness) -> None:
     assert all(a in (None, {"a": 1}) for a in answers)
 
 
-@only("redis", "postgres")
+@only("redis", "redis-sentinel", "postgres")
 def test_k8_a_saturated_pool_answers_unavailable_fast(h: Harness) -> None:
-    redis_kind = h.kind == "redis"
+    redis_kind = h.kind != "postgres"
     store = h.new_raw_store(**({"max_connections": 1, "pool_timeout": 0.3} if redis_kind
                                else {"max_size": 1, "timeout": 0.3}))  # fmt: skip
     m = h.manager(store)

@@ -15,7 +15,7 @@ import redis.asyncio
 import redis.asyncio.sentinel
 import redis.sentinel
 
-from .redis import AsyncRedisStore, RedisStore, _pool_options
+from .redis import _NO_RETRY, AsyncRedisStore, RedisStore, _pool_options
 from .redis_urls import RedisTopology, parse_sentinel_url
 
 
@@ -34,7 +34,11 @@ def _split_options(
     pool_timeout: float,
 ) -> tuple[dict[str, Any], dict[str, Any]]:  # fmt: skip
     """(the sentinels' connection options, the master's)."""
-    sentinels = {"socket_timeout": socket_timeout, "socket_connect_timeout": connect_timeout}
+    sentinels = {
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": connect_timeout,
+        "retry": _NO_RETRY,
+    }
     master = _pool_options(max_connections, socket_timeout, connect_timeout, pool_timeout)
     master.update(username=topology.username, password=topology.password, db=topology.db)
     return sentinels, master
