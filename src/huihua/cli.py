@@ -266,7 +266,8 @@ def doctor() -> None:
         report(
             False,
             f"session store {masked_url(settings.store)}: {exc}",
-            "start the store or fix HUIHUA_STORE (memory://, sqlite:///path, redis://, postgresql://)",
+            "start the store or fix HUIHUA_STORE (memory://, sqlite:///path, redis://, redis+cluster://, "
+            "redis+sentinel://, postgresql://)",
         )
     try:
         from .accounts.database import database_from_url
