@@ -1,17 +1,21 @@
 """Fixtures shared by every test: a fake clock, and the real Redis and PostgreSQL.
 
 Redis and PostgreSQL are never mocked and never skipped: when one is down the test errors,
-with what to run. `scripts/services` starts both.
+with what to run. `scripts/services` starts both. A Redis Cluster (3 masters, 3 replicas) and a
+Sentinel group (master, replica, 3 sentinels) are started once per session, on free loopback
+ports, by the first test that needs them (tests/redis_servers.py), and stopped at the end.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from huihua.core.clock import FakeClock
+from redis_servers import Cluster, SentinelGroup
 
 REDIS_URL = os.environ.get("HUIHUA_TEST_REDIS", "redis://127.0.0.1:6379/15")
 POSTGRES_URL = os.environ.get("HUIHUA_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/huihua_test")
@@ -59,3 +63,39 @@ def postgres_url() -> str:
 @pytest.fixture
 def sqlite_url(tmp_path: os.PathLike[str]) -> str:
     return f"sqlite:///{os.fspath(tmp_path)}/huihua.db"
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """One real Redis Cluster for the session. A test that kills a node calls `heal()` after."""
+    cluster = Cluster(Path(tmp_path_factory.mktemp("redis-cluster")))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster_url(redis_cluster: Cluster) -> Iterator[str]:
+    """The cluster, emptied, for one test."""
+    redis_cluster.heal()
+    redis_cluster.flush()
+    yield redis_cluster.url
+    redis_cluster.flush()
+
+
+@pytest.fixture(scope="session")
+def redis_sentinel(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SentinelGroup]:
+    group = SentinelGroup(Path(tmp_path_factory.mktemp("redis-sentinel")))
+    try:
+        yield group.start()
+    finally:
+        group.stop()
+
+
+@pytest.fixture
+def redis_sentinel_url(redis_sentinel: SentinelGroup) -> Iterator[str]:
+    """The sentinel group's master, emptied, for one test."""
+    redis_sentinel.flush()
+    yield redis_sentinel.url()
+    redis_sentinel.flush()

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import logging
 import logging.config
 import os
+import shutil
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -87,6 +91,8 @@ def serve(
     if with_emulator:
         # loopback only, whatever --host is: its control API mints login codes for any openid
         _start_emulator_thread(settings, "127.0.0.1", emulator_port, log_level)
+    if workers > 1:
+        _metrics_dir()
     try:
         from .http.app import create_app
 
@@ -164,6 +170,20 @@ def _warn_if_evicting(settings: Settings) -> None:
         store.close()
     if good is not True:
         _announce(settings, f"[bold yellow]warning:[/] {message}", f"warning: {message}")
+
+
+def _metrics_dir() -> None:
+    """Prometheus multiprocess mode for the workers: each writes its values to one folder and
+    /metrics adds them up. A PROMETHEUS_MULTIPROC_DIR the user set is used and emptied of old
+    values (prometheus-client's rule: clean it at start); else a private folder, removed at exit."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        for old in Path(given).glob("*.db"):
+            old.unlink(missing_ok=True)
+        return
+    folder = tempfile.mkdtemp(prefix="huihua-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = folder  # before the workers start: they inherit it
+    atexit.register(shutil.rmtree, folder, True)
 
 
 def _start_emulator_thread(settings: Settings, host: str, port: int, log_level: str) -> None:
@@ -326,7 +346,8 @@ def doctor() -> None:
         report(
             False,
             f"session store {masked_url(settings.store)}: {exc}",
-            "start the store or fix HUIHUA_STORE (memory://, sqlite:///path, redis://, postgresql://)",
+            "start the store or fix HUIHUA_STORE (memory://, sqlite:///path, redis://, redis+cluster://, "
+            "redis+sentinel://, postgresql://)",
         )
     try:
         from .accounts.database import database_from_url

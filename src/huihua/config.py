@@ -1,6 +1,7 @@
 """Settings, from HUIHUA_* environment variables and an optional TOML file: one typed place.
 
 HUIHUA_STORE            session store URL             sqlite:///./huihua.db
+                        (also redis+cluster://h:p,h:p/ and redis+sentinel://h:p,h:p/MASTER/DB)
 HUIHUA_DATABASE         accounts database URL         the store's SQLite file (else ./huihua.db)
 HUIHUA_SECRET_KEY       comma-separated; the first encrypts, all decrypt (rotation); each at
                         least 32 characters. default: generated once into huihua.secret (mode

@@ -175,6 +175,7 @@ class ServeProcess:
         args: Sequence[str] = (),
     ) -> None:
         self.port = port or free_port()
+        self.args = args  # more `serve` options (--workers 2, ...)
         self.log_level = log_level
         self.args = list(args)  # more `huihua serve` options: --workers 2, --emulator ...
         self.env = env

@@ -34,7 +34,10 @@ KINDS = [
     pytest.param("sqlite", id="sqlite"),
     pytest.param("redis", id="redis"),
     pytest.param("postgres", id="postgres"),
+    pytest.param("redis-cluster", id="redis-cluster"),
+    pytest.param("redis-sentinel", id="redis-sentinel"),
 ]
+REDIS_KINDS = ("redis", "redis-cluster", "redis-sentinel")
 PERSISTENT = KINDS[1:]
 FLAVOURS = [pytest.param("sync", id="sync"), pytest.param("async", id="async")]
 
@@ -216,8 +219,22 @@ class RedisBackend(Backend):
 
     def __init__(self, url: str) -> None:
         import redis
+        import redis.cluster
+        import redis.sentinel
 
-        self.r = redis.Redis.from_url(url)
+        from huihua.stores.redis_urls import parse_cluster_url, parse_sentinel_url
+
+        self.r: Any
+        if url.startswith("redis+cluster://"):  # key commands go to the key's shard, SCAN to all
+            nodes = [redis.cluster.ClusterNode(h, p) for h, p in parse_cluster_url(url).hosts]
+            self.r = redis.cluster.RedisCluster(startup_nodes=nodes)
+        elif url.startswith("redis+sentinel://"):
+            where = parse_sentinel_url(url)
+            assert where.master is not None
+            sentinel = redis.sentinel.Sentinel(list(where.hosts))
+            self.r = sentinel.master_for(where.master, db=where.db)
+        else:
+            self.r = redis.Redis.from_url(url)
 
     def all_keys(self) -> list[str]:
         return [k.decode() for k in self.r.scan_iter(count=1000)]
@@ -352,13 +369,15 @@ def _factory(kind: str, flavour: str, request: pytest.FixtureRequest) -> tuple[B
 
         make_sqlite()  # the schema exists before the backend looks
         return SQLiteBackend(path), make_sqlite
-    if kind == "redis":
-        from huihua.stores.redis import AsyncRedisStore, RedisStore
+    if kind in REDIS_KINDS:
+        from huihua.stores import async_store_from_url, store_from_url
 
-        url = request.getfixturevalue("redis_url")
+        url = request.getfixturevalue(kind.replace("-", "_") + "_url")
 
         def make_redis(**options: Any) -> Any:
-            return (AsyncRedisStore if flavour == "async" else RedisStore).from_url(url, **options)
+            if options:  # the store's own constructor, for its pool and connection options
+                return _redis_class(kind, flavour).from_url(url, **options)
+            return async_store_from_url(url) if flavour == "async" else store_from_url(url)
 
         return RedisBackend(url), make_redis
     from huihua.stores.postgres import AsyncPostgresStore, PostgresStore
@@ -373,6 +392,18 @@ def _factory(kind: str, flavour: str, request: pytest.FixtureRequest) -> tuple[B
     first.ping()  # creates the tables before the backend looks
     first.close()
     return PostgresBackend(url), make_postgres
+
+
+def _redis_class(kind: str, flavour: str) -> Any:
+    from huihua.stores import redis, redis_cluster, redis_sentinel
+
+    module: Any = {"redis": redis, "redis-cluster": redis_cluster, "redis-sentinel": redis_sentinel}[kind]
+    name = {
+        "redis": "RedisStore",
+        "redis-cluster": "RedisClusterStore",
+        "redis-sentinel": "RedisSentinelStore",
+    }
+    return getattr(module, ("Async" if flavour == "async" else "") + name[kind])
 
 
 def make_harness(kind: str, flavour: str, request: pytest.FixtureRequest) -> Iterator[Harness]:

@@ -23,7 +23,7 @@ def url(kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> str:
         return "memory://"
     if kind == "sqlite":
         return f"sqlite:///{os.fspath(tmp_path)}/a.db"
-    return str(request.getfixturevalue(f"{kind}_url"))
+    return str(request.getfixturevalue(kind.replace("-", "_") + "_url"))
 
 
 @pytest.mark.anyio

@@ -32,7 +32,7 @@ from huihua.core.record import SessionRecord
 from huihua.core.session import Session
 from huihua.core.tokens import new_session_id, new_token, session_key
 
-from .conftest import PERSISTENT, Facade, Harness, Runner
+from .conftest import PERSISTENT, REDIS_KINDS, Facade, Harness, Runner
 
 LIMIT = 64 * 1024
 
@@ -179,7 +179,7 @@ def test_e6_purge_deletes_only_expired_and_bounds_the_store(h: Harness) -> None:
     assert h.backend.sessions() == 0
 
 
-@only("redis")
+@only(*REDIS_KINDS)
 def test_e7_every_redis_key_has_a_ttl_after_every_write_path(h: Harness) -> None:
     """Every key but the users' marks, which must outlive eviction; and a mark exists only for
     a user who had a revoke-all or a block."""
@@ -448,7 +448,7 @@ def test_s9_user_input_cannot_address_other_keys(h: Harness) -> None:
         assert h.store.kv_set(name, str(i), now=now, ttl=60)
     assert h.store.kv_delete("*")
     assert [h.store.kv_get(n, now=now) for n in names] == ["0", "1", "2", None, "4", "5", "6"]
-    if h.kind == "redis":
+    if h.kind in REDIS_KINDS:
         assert all(k.startswith("hh:") for k in h.backend.all_keys())  # type: ignore[attr-defined]
 
 
@@ -695,17 +695,17 @@ def test_an_unreachable_store_is_unavailable_not_no_session(kind: str, flavour: 
         run.close()
 
 
-@only("redis", "postgres")
+@only("redis", "redis-sentinel", "postgres")
 def test_connections_recover_by_themselves(h: Harness) -> None:
     """Every pooled connection is killed server-side; the store recovers without a restart (a
     request that was using a dead connection may get StoreUnavailable, never a wrong answer)."""
     name = f"huihua-recover-{uuid.uuid4().hex[:8]}"
-    option = "client_name" if h.kind == "redis" else "application_name"
+    option = "client_name" if h.kind != "postgres" else "application_name"
     m = h.manager(h.new_raw_store(**{option: name}))
     s = m.create(data={"a": 1})
     results = h.parallel([lambda: m.load(s.token, touch=False)] * 8)  # fill the pool
     assert not [r for r in results if isinstance(r, Exception)]
-    if h.kind == "redis":
+    if h.kind != "postgres":
         r = h.backend.r  # type: ignore[attr-defined]
         killed = [r.client_kill_filter(_id=c["id"]) for c in r.client_list() if c["name"] == name]
     else:
@@ -724,9 +724,9 @@ def test_connections_recover_by_themselves(h: Harness) -> None:
     assert all(a in (None, {"a": 1}) for a in answers)
 
 
-@only("redis", "postgres")
+@only("redis", "redis-sentinel", "postgres")
 def test_k8_a_saturated_pool_answers_unavailable_fast(h: Harness) -> None:
-    redis_kind = h.kind == "redis"
+    redis_kind = h.kind != "postgres"
     store = h.new_raw_store(**({"max_connections": 1, "pool_timeout": 0.3} if redis_kind
                                else {"max_size": 1, "timeout": 0.3}))  # fmt: skip
     m = h.manager(store)

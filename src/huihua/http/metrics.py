@@ -1,16 +1,21 @@
 """Prometheus metrics, one registry per app (so tests and several apps never share counts).
 
-Per process: with several workers, scrape each or run the Prometheus multiprocess mode.
+With `huihua serve --workers N` the workers share prometheus-client's multiprocess mode: `serve`
+points PROMETHEUS_MULTIPROC_DIR at a private folder before the workers start, each worker writes
+its values there, and /metrics on any worker answers the totals of all of them. Several `serve`
+processes (or machines) each answer their own totals: scrape each.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..core.events import SessionEvent
@@ -26,7 +31,10 @@ class Metrics:
         self.logins = Counter("huihua_logins", "Login attempts", ["method", "outcome"], registry=r)
         self.errors = Counter("huihua_errors", "Error answers by code", ["code"], registry=r)
         self.events = Counter("huihua_session_events", "Session lifecycle events", ["kind"], registry=r)
-        self.active = Gauge("huihua_active_sessions", "Live sessions in the store", registry=r)
+        # a store-wide count any worker may take: across workers the latest one is the answer
+        self.active = Gauge(
+            "huihua_active_sessions", "Live sessions in the store", registry=r, multiprocess_mode="mostrecent"
+        )
         self.store_latency = Histogram(
             "huihua_store_latency_seconds",
             "Store call latency",
@@ -43,6 +51,10 @@ class Metrics:
         if time.monotonic() - self._active_at > 5.0:  # counting is a scan; not on every scrape
             self._active_at = time.monotonic()
             self.active.set(await count_sessions())
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):  # every worker's values, added up
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged)  # type: ignore[no-untyped-call]
+            return generate_latest(merged)
         return generate_latest(self.registry)
 
 

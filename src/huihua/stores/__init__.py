@@ -3,6 +3,8 @@
 memory://                      in-process (tests, one process); memory://name shares one by name
 sqlite:///path/to/huihua.db    the embedded default; ?synchronous=full for power-loss safety
 redis://host:6379/0            more than one machine; rediss:// for TLS
+redis+cluster://h:p,h:p/       a Redis Cluster (startup nodes)
+redis+sentinel://h:p,h:p/NAME/0  Redis behind Sentinel (the sentinels, the master's name, a db)
 postgresql://user@host/db      teams whose system of record is PostgreSQL
 """
 
@@ -48,12 +50,21 @@ def store_from_url(url: str) -> Store:
         from .redis import RedisStore
 
         return cast(Store, RedisStore.from_url(url))
+    if scheme == "redis+cluster":
+        from .redis_cluster import RedisClusterStore
+
+        return cast(Store, RedisClusterStore.from_url(url))
+    if scheme == "redis+sentinel":
+        from .redis_sentinel import RedisSentinelStore
+
+        return cast(Store, RedisSentinelStore.from_url(url))
     if scheme in ("postgres", "postgresql"):
         from .postgres import PostgresStore
 
         return cast(Store, PostgresStore.from_url(url))
     raise ValueError(
-        f"unknown store URL scheme {scheme!r}: use memory://, sqlite://, redis:// or postgresql://"
+        f"unknown store URL scheme {scheme!r}: use memory://, sqlite://, redis://, redis+cluster://, "
+        "redis+sentinel:// or postgresql://"
     )
 
 
@@ -74,10 +85,19 @@ def async_store_from_url(url: str) -> AsyncStore:
         from .redis import AsyncRedisStore
 
         return cast(AsyncStore, AsyncRedisStore.from_url(url))
+    if scheme == "redis+cluster":
+        from .redis_cluster import AsyncRedisClusterStore
+
+        return cast(AsyncStore, AsyncRedisClusterStore.from_url(url))
+    if scheme == "redis+sentinel":
+        from .redis_sentinel import AsyncRedisSentinelStore
+
+        return cast(AsyncStore, AsyncRedisSentinelStore.from_url(url))
     if scheme in ("postgres", "postgresql"):
         from .postgres import AsyncPostgresStore
 
         return cast(AsyncStore, AsyncPostgresStore.from_url(url))
     raise ValueError(
-        f"unknown store URL scheme {scheme!r}: use memory://, sqlite://, redis:// or postgresql://"
+        f"unknown store URL scheme {scheme!r}: use memory://, sqlite://, redis://, redis+cluster://, "
+        "redis+sentinel:// or postgresql://"
     )

@@ -97,7 +97,7 @@ def driver_errors() -> Iterator[None]:
     become StoreUnavailable: the engine answers 503, never "no session"."""
     try:
         yield
-    except (redis.RedisError, OSError) as exc:
+    except (redis.RedisError, redis.exceptions.RedisClusterException, OSError) as exc:
         raise StoreUnavailable(f"Redis store: {exc}") from exc
 
 

@@ -1,0 +1,219 @@
+"""The Redis store on a Redis Cluster: `redis+cluster://host:port[,host:port...]/`.
+
+The flows, scripts and key layout are the plain Redis store's (every script touches the keys of
+one `{TAG}` hash slot; the kv space is `hh:kv:{<key>}`). What a cluster changes is below:
+
+- SCAN (purge, count) runs master by master. The flow sees one integer cursor that packs
+  (master number, that master's cursor); 0 still means "start" and "done".
+- A promoted replica has no scripts (Redis does not replicate its script cache): on NOSCRIPT
+  the script is loaded on the node of its slot and sent again (NOSCRIPT means nothing ran).
+- redis-py's cluster pipelines refuse EVALSHA, so a batch of scripts (purge) runs one script at
+  a time; a batch of plain commands is still one pipeline per node.
+- The async client reads the slot map before its first call (redis-py's lazy read breaks
+  concurrent callers); the sync client reads it when it is made.
+- redis-py's cluster pools do not wait when full, so the store bounds itself: at most
+  `max_connections` calls at once (each holds at most one connection per node), the next waits
+  `pool_timeout`, then answers StoreUnavailable, as the plain store's blocking pool does.
+- No command is retried on a connection error (a retried script could apply twice): the
+  request answers 503 and the client re-reads the slot map, so it finds a promoted replica by
+  itself. MOVED, ASK and TRYAGAIN redirections are followed as redis-py does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from typing import Any, TypeVar, cast
+
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
+from redis.exceptions import NoScriptError
+
+from ..core.errors import StoreUnavailable
+from . import _lua
+from .redis import _NO_RETRY, AsyncRedisStore, Batch, Eval, Flow, RedisStore, Scan, Step, driver_errors
+from .redis_urls import RedisTopology, parse_cluster_url
+
+T = TypeVar("T")
+_NODE_BITS = 64  # a Redis SCAN cursor is an unsigned 64-bit number
+
+
+def _options(
+    topology: RedisTopology, max_connections: int, socket_timeout: float, connect_timeout: float
+) -> dict[str, Any]:
+    return {
+        "username": topology.username,
+        "password": topology.password,
+        "max_connections": max_connections,  # per node
+        "socket_timeout": socket_timeout,
+        "socket_connect_timeout": connect_timeout,
+        "retry": _NO_RETRY,
+        "require_full_coverage": False,  # a down shard stops only its own slots
+    }
+
+
+def _busy() -> StoreUnavailable:
+    return StoreUnavailable("Redis Cluster store: every connection is busy")
+
+
+def _split(cursor: int) -> tuple[int, int]:
+    return cursor >> _NODE_BITS, cursor & ((1 << _NODE_BITS) - 1)
+
+
+def _masters(nodes: list[Any]) -> list[Any]:
+    return sorted(nodes, key=lambda n: (n.host, n.port))
+
+
+def _has_scripts(step: Batch) -> bool:
+    return any(isinstance(s, Eval) for s in step.steps)
+
+
+class RedisClusterStore(RedisStore):
+    """The synchronous twin, over redis.cluster.RedisCluster."""
+
+    def __init__(
+        self, client: redis.cluster.RedisCluster, *, max_calls: int = 50, pool_timeout: float = 1.0
+    ) -> None:
+        super().__init__(cast(redis.Redis, client))  # the same command API, one client per shard
+        self.cluster = client
+        self._calls = threading.BoundedSemaphore(max_calls)
+        self._pool_timeout = pool_timeout
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        max_connections: int = 50,
+        socket_timeout: float = 2.0,
+        connect_timeout: float = 1.0,
+        pool_timeout: float = 1.0,
+        **connection_options: Any,
+    ) -> RedisClusterStore:
+        topology = parse_cluster_url(url)
+        nodes = [redis.cluster.ClusterNode(h, p) for h, p in topology.hosts]  # type: ignore[no-untyped-call]
+        options = _options(topology, max_connections, socket_timeout, connect_timeout)
+        with driver_errors():  # it reads the slot map now
+            client = redis.cluster.RedisCluster(startup_nodes=nodes, **options, **connection_options)
+        return cls(client, max_calls=max_connections, pool_timeout=pool_timeout)
+
+    def _run(self, flow: Flow[T]) -> T:
+        if not self._calls.acquire(timeout=self._pool_timeout):
+            flow.close()
+            raise _busy()
+        try:
+            return super()._run(flow)
+        finally:
+            self._calls.release()
+
+    def _step(self, step: Step) -> Any:
+        if isinstance(step, Scan):
+            return self._scan(step)
+        if isinstance(step, Batch) and _has_scripts(step):
+            return [self._step(s) for s in step.steps]
+        try:
+            return super()._step(step)
+        except NoScriptError:  # nothing ran; a promoted replica has an empty script cache
+            assert isinstance(step, Eval)
+            node = self.cluster.get_node_from_key(step.keys[0])  # type: ignore[no-untyped-call]
+            self.cluster.execute_command("SCRIPT", "LOAD", _lua.source(step.script), target_nodes=node)  # type: ignore[no-untyped-call]
+            return super()._step(step)
+
+    def _scan(self, step: Scan) -> tuple[int, list[bytes]]:
+        masters = _masters(self.cluster.get_primaries())  # type: ignore[no-untyped-call]
+        number, cursor = _split(step.cursor)
+        if number >= len(masters):
+            return 0, []  # the cluster shrank since the cursor was made
+        node = masters[number]
+        reply: Any = self.cluster.scan(cursor, match=step.match, count=step.count, target_nodes=node)
+        found, keys = reply
+        after = int(found[node.name])
+        if after == 0:
+            return ((number + 1) << _NODE_BITS if number + 1 < len(masters) else 0), list(keys)
+        return (number << _NODE_BITS) | after, list(keys)
+
+    def close(self) -> None:
+        self.cluster.close()
+
+
+class AsyncRedisClusterStore(AsyncRedisStore):
+    """The asynchronous twin, over redis.asyncio.cluster.RedisCluster."""
+
+    def __init__(
+        self, client: redis.asyncio.cluster.RedisCluster, *, max_calls: int = 50, pool_timeout: float = 1.0
+    ) -> None:
+        super().__init__(cast(redis.asyncio.Redis, client))
+        self.cluster = client
+        self._calls = asyncio.BoundedSemaphore(max_calls)
+        self._pool_timeout = pool_timeout
+        self._ready = False
+        self._starting = asyncio.Lock()
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        max_connections: int = 50,
+        socket_timeout: float = 2.0,
+        connect_timeout: float = 1.0,
+        pool_timeout: float = 1.0,
+        **connection_options: Any,
+    ) -> AsyncRedisClusterStore:
+        topology = parse_cluster_url(url)
+        nodes = [redis.asyncio.cluster.ClusterNode(host, port) for host, port in topology.hosts]
+        options = _options(topology, max_connections, socket_timeout, connect_timeout)
+        client = redis.asyncio.cluster.RedisCluster(startup_nodes=nodes, **options, **connection_options)
+        return cls(client, max_calls=max_connections, pool_timeout=pool_timeout)
+
+    async def _run(self, flow: Flow[T]) -> T:
+        try:
+            await asyncio.wait_for(self._calls.acquire(), self._pool_timeout)
+        except TimeoutError:
+            flow.close()
+            raise _busy() from None
+        try:
+            if not self._ready:
+                await self._start()
+            return await super()._run(flow)
+        finally:
+            self._calls.release()
+
+    async def _start(self) -> None:
+        """Read the slot map once before the first call: redis-py's lazy first read breaks the
+        connections of concurrent callers."""
+        async with self._starting:
+            if not self._ready:
+                with driver_errors():
+                    await self.cluster.initialize()
+                self._ready = True
+
+    async def _step(self, step: Step) -> Any:
+        if isinstance(step, Scan):
+            return await self._scan(step)
+        if isinstance(step, Batch) and _has_scripts(step):
+            return [await self._step(s) for s in step.steps]
+        try:
+            return await super()._step(step)
+        except NoScriptError:  # as the sync twin
+            assert isinstance(step, Eval)
+            node = self.cluster.get_node_from_key(step.keys[0])
+            await self.cluster.execute_command("SCRIPT", "LOAD", _lua.source(step.script), target_nodes=node)
+            return await super()._step(step)
+
+    async def _scan(self, step: Scan) -> tuple[int, list[bytes]]:
+        masters = _masters(self.cluster.get_primaries())
+        number, cursor = _split(step.cursor)
+        if number >= len(masters):
+            return 0, []
+        node = masters[number]
+        found, keys = await self.cluster.scan(cursor, match=step.match, count=step.count, target_nodes=node)
+        after = int(found[node.name])
+        if after == 0:
+            return ((number + 1) << _NODE_BITS if number + 1 < len(masters) else 0), list(keys)
+        return (number << _NODE_BITS) | after, list(keys)
+
+    async def close(self) -> None:
+        await self.cluster.aclose()

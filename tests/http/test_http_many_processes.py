@@ -1,0 +1,157 @@
+"""Three `huihua serve` processes on one store (Redis, a Redis Cluster, PostgreSQL).
+
+Nothing that must be shared lives in a process: a session made on one is read on the others,
+revoke-all on the second ends it on all three at once, the sweeper's lease has one holder at a
+time, the WeChat access token is fetched once for all of them, and a process killed with SIGKILL
+loses nothing it acknowledged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import pytest
+from servicekit import PASSWORD, ServeProcess, free_port, huihua_command, serve_env, wait_for_port
+
+from huihua.cli import EMULATOR_APPID, EMULATOR_SECRET
+from huihua.core.sweeper import LOCK_KEY
+from huihua.stores import store_from_url
+
+pytestmark = [pytest.mark.anyio, pytest.mark.slow]
+
+STORES = ["redis_url", "redis_cluster_url", "postgres_url"]
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[str]:
+    """The WeChat emulator as its own process, shared by the three services."""
+    port = free_port()
+    log = (tmp_path / "emulator.log").open("ab")
+    proc = subprocess.Popen(
+        [*huihua_command(), "emulator", "--port", str(port)], stdout=log, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for_port(port, proc)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        log.close()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+@pytest.mark.parametrize("store_fixture", STORES, ids=["redis", "redis-cluster", "postgres"])
+async def test_three_processes_share_one_store(
+    store_fixture: str, request: pytest.FixtureRequest, emulator: str, tmp_path: Path
+) -> None:
+    url = str(request.getfixturevalue(store_fixture))
+    env = serve_env(tmp_path, HUIHUA_STORE=url, HUIHUA_DATABASE=f"sqlite:///{tmp_path}/accounts.db",
+                    HUIHUA_SECRET_KEY="shared-secret-key-for-three-processes", HUIHUA_SWEEP_INTERVAL="0.3",
+                    HUIHUA_WECHAT_APPID=EMULATOR_APPID, HUIHUA_WECHAT_SECRET=EMULATOR_SECRET,
+                    HUIHUA_WECHAT_API_BASE=emulator)  # fmt: skip
+    servers = [ServeProcess(env, cwd=tmp_path) for _ in range(3)]
+    with ThreadPoolExecutor(3) as pool:  # start together: each takes seconds on a busy machine
+        list(pool.map(ServeProcess.start, servers))
+    store = store_from_url(url)
+    try:
+        a, b, c = (httpx.AsyncClient(base_url=s.url, timeout=15) for s in servers)
+        header = {"X-Session-Transport": "header"}
+        creds = {"username": "everywhere", "password": PASSWORD}
+        assert (await a.post("/v1/accounts", json=creds, headers=header)).status_code == 201
+
+        # a session made on one process is read on the others
+        tokens = [
+            (await x.post("/v1/auth/login", json=creds, headers=header)).json()["token"] for x in (a, b, c)
+        ]
+        for x in (a, b, c):
+            for token in tokens:
+                r = await x.get("/v1/auth/me", headers=bearer(token))
+                assert r.status_code == 200 and r.json()["user"]["username"] == "everywhere"
+
+        # the sweeper's lease: one holder at a time, however many processes race for it
+        owners = set()
+        for _ in range(15):
+            owner = store.kv_get(LOCK_KEY, now=time.time())
+            if owner is not None:
+                owners.add(owner)
+            await asyncio.sleep(0.1)
+        assert len(owners) == 1, owners
+
+        # the WeChat access token is fetched once for all three (phone numbers need it)
+        emu = httpx.AsyncClient(base_url=emulator, timeout=15)
+
+        async def wechat_phone(x: httpx.AsyncClient, i: int) -> int:
+            code = (await emu.post("/_emulator/login", json={})).json()
+            r = await x.post("/v1/auth/wechat", json={"code": code["code"]}, headers=header)
+            assert r.status_code == 200, r.text
+            number = (
+                await emu.post(
+                    "/_emulator/phone-code", json={"openid": code["openid"], "phone": f"1380013800{i}"}
+                )
+            ).json()
+            answer = await x.post(
+                "/v1/auth/wechat/phone", json={"code": number["code"]}, headers=bearer(r.json()["token"])
+            )
+            return answer.status_code
+
+        assert (
+            await asyncio.gather(*(wechat_phone(x, i) for i, x in enumerate((a, b, c, a, b, c)))) == [200] * 6
+        )
+        calls = (await emu.get("/_emulator/calls")).json()["calls"]
+        assert sum(1 for call in calls if "token" in call["path"] and "jscode" not in call["path"]) == 1, (
+            calls
+        )
+        await emu.aclose()
+
+        # revoke-all on the second ends the session on all three at once
+        assert (await b.post("/v1/auth/logout-all", headers=bearer(tokens[1]))).status_code == 204
+        for x in (a, b, c):
+            for token in tokens:
+                r = await x.get("/v1/auth/me", headers=bearer(token))
+                assert r.status_code == 401, r.text
+
+        # SIGKILL under load: every acknowledged login and counter is there, read on another
+        acked: dict[str, int] = {}
+
+        async def load() -> None:
+            while servers[0].proc is not None and servers[0].proc.poll() is None:
+                try:
+                    r = await a.post("/v1/auth/login", json=creds, headers=header)
+                    if r.status_code != 200:
+                        continue
+                    token = r.json()["token"]
+                    acked[token] = 0
+                    for _ in range(3):
+                        r = await a.patch("/v1/session/data", json={"incr": {"n": 1}}, headers=bearer(token))
+                        if r.status_code == 200:
+                            acked[token] = r.json()["data"]["n"]
+                except httpx.TransportError:
+                    return
+
+        async def kill() -> None:
+            await asyncio.sleep(1.5)
+            servers[0].signal(signal.SIGKILL)
+            servers[0].wait()
+
+        await asyncio.gather(load(), kill())
+        assert acked, "the load acknowledged something before the kill"
+        for token, n in acked.items():
+            r = await c.get("/v1/session/data", headers=bearer(token))
+            assert r.status_code == 200, r.text
+            assert r.json()["data"].get("n", 0) >= n
+        for x in (a, b, c):
+            await x.aclose()
+    finally:
+        store.close()
+        for s in servers:
+            s.stop()
