@@ -5,6 +5,7 @@ The disk-full fault scenario (tests/faults) does the same with a real full file 
 from __future__ import annotations
 
 import sqlite3
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,9 @@ async def test_a_full_store_answers_507_store_full_then_recovers(
     settings: Settings, clock: FakeClock
 ) -> None:
     sync = SQLiteStore(_sqlite_path(settings.store)[0], raise_busy=True)
-    app = create_app(settings, store=InlineAsyncStore(sync), clock=clock, sweeper=False)
+    # a visitor session, allowed the full data cap so one write needs more pages than there are
+    roomy = replace(settings, anonymous_max_data_bytes=settings.max_data_bytes)
+    app = create_app(roomy, store=InlineAsyncStore(sync), clock=clock, sweeper=False)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         r = await http.patch(
@@ -56,15 +59,21 @@ def test_store_full_is_a_store_unavailable_for_callers_that_only_retry(tmp_path:
     assert issubclass(StoreFull, StoreUnavailable) and StoreFull.code == "store_full"
 
 
-def fill(db: sqlite3.Connection) -> None:
-    """Fill the free space left in the pages there are, with ever smaller rows."""
+FILLERS = {
+    "huihua_throttle": "INSERT INTO huihua_throttle VALUES (?, 0, 0, 0)",
+    "huihua_user": "INSERT INTO huihua_user (id, username, created_at, updated_at) VALUES (?, ?, 0, 0)",
+}
+
+
+def fill(db: sqlite3.Connection, table: str = "huihua_throttle") -> None:
+    """Fill the free space left in `table`'s pages (and its indexes'), with ever smaller rows."""
+    sql = FILLERS[table]
     for repeat in (8, 2, 1):
         refused = None
         for i in range(100_000):
+            key = f"f{repeat}-{i:05d}" * repeat
             try:
-                db.execute(
-                    "INSERT INTO huihua_throttle VALUES (?, 0, 0, 0)", (f"f{repeat}-{i:05d}" * repeat,)
-                )
+                db.execute(sql, (key,) * sql.count("?"))
             except sqlite3.OperationalError as exc:
                 refused = str(exc)
                 break
@@ -81,8 +90,11 @@ async def test_a_full_accounts_database_answers_507_store_full(settings: Setting
         pages = db.execute("PRAGMA page_count").fetchone()[0]
         db.execute(f"PRAGMA max_page_count = {pages}")
         fill(db)
-        # a wrong password is counted in a transaction (the throttle): 507, not a 503 or a 401
-        r = await http.post("/v1/auth/login", json={"username": "alice", "password": "wrong password!"})
+        fill(db, "huihua_user")
+        # a registration writes on this thread's connection (the per-IP count, then the user;
+        # password checks run in a worker thread, out of this pragma's reach): 507, not a 503
+        # or a 4xx
+        r = await http.post("/v1/accounts", json={"username": "bob", "password": "correct horse battery"})
         assert r.status_code == 507 and r.json()["error"]["code"] == "store_full", r.text
         db.execute("PRAGMA max_page_count = 1073741823")
         r = await http.post("/v1/auth/login", json={"username": "alice", "password": "correct horse battery"})
