@@ -21,6 +21,10 @@ pytestmark = pytest.mark.anyio
 PURPOSE = "wechat-session-key"  # what WeChatLogin seals session_keys for
 
 
+def at_rest(folder: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+
+
 async def test_the_stored_session_key_is_sealed(world: WeChatWorld, tmp_path: os.PathLike[str]) -> None:
     code, openid = await world.code()
     login = await world.service().post("/v1/auth/wechat", json={"code": code})
@@ -52,13 +56,12 @@ async def test_the_stored_session_key_is_sealed(world: WeChatWorld, tmp_path: os
         forger.unseal(relabelled)
 
     # at rest means every file: the accounts database, the store, their WAL and journal files
-    files = [p for p in Path(os.fspath(tmp_path)).rglob("*") if p.is_file()]
-    assert any(p.name == "sessions.db" for p in files)
     token = login.json()["token"]
-    for path in files:
-        content = path.read_bytes()
+    files = at_rest(Path(os.fspath(tmp_path)))
+    assert "sessions.db" in files
+    for name, content in files.items():
         for secret in (*spellings(session_key), token):
-            assert secret.encode() not in content, f"{secret[:6]}... in plain text in {path.name}"
+            assert secret.encode() not in content, f"{secret[:6]}... in plain text in {name}"
 
 
 def test_sealing_is_randomised_and_authenticated() -> None:
