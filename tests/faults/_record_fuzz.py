@@ -1,13 +1,14 @@
 """The fuzz helper's copy of `record()`: one JSON file per scenario, in the shared results format.
 
-Identical in format to tests/faults/results.py (owned by the faults suite); the integrator may
-point callers at that module and delete this one.
+Identical in format to tests/faults/results.py (owned by the faults suite): the same fields in
+the same order. The integrator may point callers at that module and delete this one.
 """
 
 from __future__ import annotations
 
 import datetime
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ FIELDS: dict[str, Any] = {
     "date": "",
     "notes": "",
 }
+STORES = ("sqlite", "redis", "postgres", "memory", "-")
 
 
 def record(**fields: Any) -> Path:
@@ -35,11 +37,14 @@ def record(**fields: Any) -> Path:
     unknown = set(fields) - set(FIELDS)
     assert not unknown, f"not in the results format: {sorted(unknown)}"
     assert fields.get("scenario"), "a scenario needs a name"
+    assert fields.get("store", "-") in STORES, fields.get("store")
     out = {**FIELDS, "date": datetime.datetime.now(datetime.UTC).date().isoformat(), **fields}
     out["duration_seconds"] = round(float(out["duration_seconds"]), 2)
     if out["recovery_seconds"] is not None:
         out["recovery_seconds"] = round(float(out["recovery_seconds"]), 2)
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{out['scenario']}.json"
-    path.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(out, indent=2, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)  # a reader never sees half a file
     return path
