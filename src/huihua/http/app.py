@@ -22,6 +22,7 @@ from ..stores import async_store_from_url
 from .errors import install_error_handlers
 from .metrics import Metrics, RequestMetricsMiddleware, TimedStore
 from .middleware import BodyLimitMiddleware, MethodOverrideMiddleware, SessionMiddleware
+from .openapi_links import add_links
 from .pages import router as pages_router
 from .routes import auth, health, service, sessions
 from .services import Services
@@ -90,6 +91,14 @@ def create_app(
         from .routes import wechat
 
         app.include_router(wechat.router)
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_links(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(SessionMiddleware, manager=lambda: manager, settings=settings)
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MethodOverrideMiddleware)  # outside the session middleware: CSRF sees the real method
