@@ -11,6 +11,7 @@ HUIHUA_MAX_DATA_BYTES   session data cap (65536)
 HUIHUA_TRUST_PROXY      1: take the client IP from X-Forwarded-For (behind a proxy you run)
     HUIHUA_WECHAT_LOGINS_PER_IP_MINUTE  WeChat login attempts per client IP a minute (600)
     HUIHUA_ANONYMOUS_SESSIONS_PER_IP_MINUTE  visitor sessions one client IP may create a minute (600)
+HUIHUA_CLOCK_OFFSET     testing only: this process's clock runs this many seconds ahead (0)
 HUIHUA_CONFIG           a TOML file with the same names in lower case, without the prefix
 """
 
@@ -24,6 +25,8 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+from .core.clock import Clock, OffsetClock
 
 DEFAULT_STORE = "sqlite:///./huihua.db"
 DEFAULT_WECHAT_API_BASE = "https://api.weixin.qq.com"
@@ -82,6 +85,7 @@ class Settings:
     # per client IP; generous because mobile carriers put many phones behind one address (CGNAT)
     wechat_logins_per_ip_minute: int = 600
     anonymous_sessions_per_ip_minute: int = 600  # S10: a visitor flood cannot fill the store
+    clock_offset: float = 0.0  # testing only: a process whose clock is skewed against the others'
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     @property
@@ -89,6 +93,10 @@ class Settings:
         if self.database:
             return self.database
         return self.store if urlsplit(self.store).scheme == "sqlite" else DEFAULT_STORE
+
+    def clock(self) -> Clock | None:
+        """The clock to inject: None (the system clock) unless a test skews this process."""
+        return OffsetClock(self.clock_offset) if self.clock_offset else None
 
     @property
     def wechat_enabled(self) -> bool:
@@ -147,7 +155,7 @@ def _coerce(name: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per kin
         "anonymous_sessions_per_ip_minute",
     ):
         return int(value)
-    if name == "sweep_interval":
+    if name in ("sweep_interval", "clock_offset"):
         return float(value)
     if name in ("trust_proxy", "cookie_secure"):
         return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "yes", "on")

@@ -51,6 +51,7 @@ def create_app(
     wechat_transport: Any = None,
 ) -> FastAPI:
     settings = (settings or Settings.from_env()).with_secret_key()
+    clock = clock or settings.clock()
     metrics = Metrics()
     raw_store = store if store is not None else async_store_from_url(settings.store)
     manager = AsyncSessionManager(
