@@ -2,11 +2,14 @@
 
 `huihua serve --workers 2` on SQLite, Redis and PostgreSQL in turn, driven at RATE requests a
 second (increments, reads, me, session lists, introspection, anonymous sessions made and ended,
-and now and then a password login and logout) while the supervisor's and workers' RSS and open
+and now and then a password login and logout) while the supervisor's and workers' RSS (bounded:
+its anonymous part, where a leak grows; file-backed pages follow the database file) and open
 file descriptors (/proc) and the store's connections (Redis `INFO clients`, PostgreSQL
 `pg_stat_activity`) are sampled. None may grow without bound: the last window of samples stays
 within a small margin of the first (after a warm-up), and p99 latency of the last window stays
-within 2x of the first (a bound on growth, i.e. a leak, not a speed claim). Every acknowledged
+within 2x of the first (a bound on growth, i.e. a leak, not a speed claim; compared as the
+median p99 of three 10-second slices, with a 50 ms floor, so a shared machine's hiccup is not
+taken for a leak). Every acknowledged
 increment is checked at the end: none lost, none applied twice.
 
 CI runs SOAK_SECONDS = 100 per store (5 minutes in all); `HUIHUA_SOAK_SECONDS=1200` runs an hour.
@@ -48,6 +51,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.faults, pytest.mark.timeout(SOAK_SEC
 class Sample:
     at: float
     rss_kib: int
+    anon_kib: int  # the process's own memory: where a leak grows (RSS also counts mapped files)
     fds: int
     connections: int | None
 
@@ -65,9 +69,9 @@ class Figures:
     latencies: list[tuple[float, float]] = field(default_factory=list)  # (sent at, seconds)
 
 
-def proc_rss_kib(pid: int) -> int:
+def proc_kib(pid: int, field_name: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(field_name + ":"):
             return int(line.split()[1])
     return 0
 
@@ -75,7 +79,8 @@ def proc_rss_kib(pid: int) -> int:
 def sample(server: WorkersServe, connections: Callable[[], int | None], began: float) -> Sample:
     pids = server.pids()
     assert len(pids) == 3, f"the supervisor and 2 workers, not {pids}"
-    return Sample(time.monotonic() - began, sum(proc_rss_kib(p) for p in pids),
+    return Sample(time.monotonic() - began, sum(proc_kib(p, "VmRSS") for p in pids),
+                  sum(proc_kib(p, "RssAnon") for p in pids),
                   sum(len(os.listdir(f"/proc/{p}/fd")) for p in pids), connections())  # fmt: skip
 
 
@@ -87,6 +92,15 @@ def windows(values: list[tuple[float, float]], seconds: float) -> tuple[list[flo
     first = [v for t, v in values if warm <= t < warm + length]
     last = [v for t, v in values if t >= seconds - length]
     return first, last
+
+
+def steady_p99(values: list[tuple[float, float]], seconds: float, *, at_end: bool) -> float:
+    """The median p99 of three 10-second slices at the start (after the warm-up) or the end: one
+    scheduling hiccup of a shared machine moves one slice, a leak moves them all."""
+    warm = max(5.0, seconds * 0.1)
+    starts = [seconds - 30, seconds - 20, seconds - 10] if at_end else [warm, warm + 10, warm + 20]
+    slices = [p99([v for t, v in values if a <= t < a + 10]) for a in starts]
+    return statistics.median(slices)
 
 
 def p99(values: list[float]) -> float:
@@ -202,6 +216,10 @@ def connection_counter(store: str, url: str) -> Callable[[], int | None]:
     return lambda: None
 
 
+def span(pair: list[float] | None) -> str:
+    return f"{pair[0]:.1f} → {pair[1]:.1f}" if pair else "–"
+
+
 def write_soak_md(figures: Figures, summary: dict[str, Any]) -> None:
     """bench/results/soak.md: per store, the longest run made (a shorter run does not replace it)."""
     folder = RESULTS / "soak"
@@ -220,14 +238,16 @@ def write_soak_md(figures: Figures, summary: dict[str, Any]) -> None:
         "warm-up, last window = as long, at the end. Each row is the longest run made on that store "
         "(`HUIHUA_SOAK_SECONDS` per store; CI runs 100 s each).",
         "",
-        "| store | date | seconds | requests | rate/s | RSS MiB first → last | fds first → last | "
-        "store conns first → last | p99 ms first → last | lost | double | 5xx |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| store | date | seconds | requests | rate/s | RSS MiB first → last | anonymous MiB first → last | "
+        "fds first → last | store conns first → last | p99 ms first → last | lost | double | 5xx |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['store']} | {r['date']} | {r['seconds']:.0f} | {r['requests']} | {r['rate']:.1f} | "
-            f"{r['rss_mib'][0]:.1f} → {r['rss_mib'][1]:.1f} | {r['fds'][0]} → {r['fds'][1]} | "
+            f"{r['rss_mib'][0]:.1f} → {r['rss_mib'][1]:.1f} | "
+            f"{span(r.get('anon_mib'))} | "
+            f"{r['fds'][0]} → {r['fds'][1]} | "
             f"{r['connections'][0]} → {r['connections'][1]} | {r['p99_ms'][0]:.1f} → {r['p99_ms'][1]:.1f} | "
             f"{r['lost']} | {r['double_applied']} | {r['status_5xx']} |"
         )
@@ -250,13 +270,15 @@ def soak(store: str, url: str | None, tmp_path: Path) -> None:
         return [(s.at, float(v)) for s in figures.samples if (v := pick(s)) is not None]
 
     rss_first, rss_last = windows(series(lambda s: s.rss_kib), figures.seconds)
+    anon_first, anon_last = windows(series(lambda s: s.anon_kib), figures.seconds)
     fd_first, fd_last = windows(series(lambda s: s.fds), figures.seconds)
     conn_first, conn_last = windows(series(lambda s: s.connections), figures.seconds)
     status_5xx = sum(n for code, n in figures.status.items() if code >= 500)
     summary = {
         "store": store, "date": time.strftime("%Y-%m-%d", time.gmtime()), "seconds": figures.seconds,
         "requests": figures.requests, "rate": figures.requests / figures.seconds,
-        "rss_mib": [max(rss_first) / 1024, max(rss_last) / 1024], "fds": [int(max(fd_first)), int(max(fd_last))],
+        "rss_mib": [max(rss_first) / 1024, max(rss_last) / 1024],
+        "anon_mib": [max(anon_first) / 1024, max(anon_last) / 1024], "fds": [int(max(fd_first)), int(max(fd_last))],
         "connections": [int(max(conn_first)) if conn_first else "–", int(max(conn_last)) if conn_last else "–"],
         "p99_ms": [p99(first_lat) * 1000, p99(last_lat) * 1000], "lost": figures.lost,
         "double_applied": figures.double_applied, "status_5xx": status_5xx, "status": figures.status,
@@ -275,20 +297,22 @@ def soak(store: str, url: str | None, tmp_path: Path) -> None:
         status_500=figures.status.get(500, 0),
         recovery_seconds=None,
         duration_seconds=time.monotonic() - started,
-        notes=json.dumps({k: summary[k] for k in ("rss_mib", "fds", "connections", "p99_ms")}),
+        notes=json.dumps({k: summary[k] for k in ("rss_mib", "anon_mib", "fds", "connections", "p99_ms")}),
     )
     assert status_5xx == 0, figures.status
     assert figures.lost == 0 and figures.double_applied == 0
     assert figures.requests >= 0.8 * RATE * figures.seconds, "the rate was not held"
     # leaks: nothing grows without bound (margins absorb allocator and cache warm-up)
-    assert max(rss_last) <= max(rss_first) * 1.05 + 16 * 1024, summary
+    assert max(anon_last) <= max(anon_first) * 1.05 + 16 * 1024, summary
     # a pool may grow on demand up to its bound (and each connection is a descriptor); past that
     # bound, or fds growing beside it, is a leak
     grown = max(0.0, max(conn_last) - max(conn_first)) if conn_first else 0.0
     assert max(fd_last) <= max(fd_first) + 8 + grown, summary
     if conn_first:
         assert max(conn_last) <= max(max(conn_first) + 4, POOL_BOUND[store]), summary
-    assert p99(last_lat) <= 2 * max(p99(first_lat), 0.025), summary
+    first_p99 = steady_p99(figures.latencies, figures.seconds, at_end=False)
+    last_p99 = steady_p99(figures.latencies, figures.seconds, at_end=True)
+    assert last_p99 <= 2 * max(first_p99, 0.05), (first_p99, last_p99, summary)
     assert "Traceback" not in log, log[-3000:]
 
 
