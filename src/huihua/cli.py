@@ -238,7 +238,12 @@ def _manager() -> Any:
     from .stores import store_from_url
 
     settings = _settings()
-    return SessionManager(store_from_url(settings.store), events=(), max_data_bytes=settings.max_data_bytes)
+    return SessionManager(
+        store_from_url(settings.store),
+        events=(),
+        max_data_bytes=settings.max_data_bytes,
+        clock=settings.clock(),
+    )
 
 
 @main.group()

@@ -23,6 +23,7 @@ HUIHUA_MAX_SESSIONS_PER_USER  live sessions per user; a new one ends the least r
 HUIHUA_ANONYMOUS_IDLE_TIMEOUT, HUIHUA_ANONYMOUS_ABSOLUTE_TIMEOUT  visitor session lifetimes, seconds
                         (1800, 86400); HUIHUA_ANONYMOUS_MAX_DATA_BYTES  visitor data cap (8192)
     HUIHUA_REGISTRATIONS_PER_IP_MINUTE  accounts one client IP may register a minute (20)
+HUIHUA_CLOCK_OFFSET     testing only: this process's clock runs this many seconds ahead (0)
 HUIHUA_CONFIG           a TOML file with the same names in lower case, without the prefix
 """
 
@@ -38,6 +39,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from .core.addresses import Network, parse_networks
+from .core.clock import Clock, OffsetClock
 from .core.files import write_private_once
 
 DEFAULT_STORE = "sqlite:///./huihua.db"
@@ -110,6 +112,7 @@ class Settings:
     anonymous_absolute_timeout: float = 86400.0
     anonymous_max_data_bytes: int = 8 * 1024
     registrations_per_ip_minute: int = 20  # each registration costs an argon2 hash
+    clock_offset: float = 0.0  # testing only: a process whose clock is skewed against the others'
     extra: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:  # also from code: Settings(trust_proxy="10.0.0.0/8") is parsed
@@ -122,6 +125,10 @@ class Settings:
         if self.database:
             return self.database
         return self.store if urlsplit(self.store).scheme == "sqlite" else DEFAULT_STORE
+
+    def clock(self) -> Clock | None:
+        """The clock to inject: None (the system clock) unless a test skews this process."""
+        return OffsetClock(self.clock_offset) if self.clock_offset else None
 
     @property
     def wechat_enabled(self) -> bool:
@@ -203,7 +210,7 @@ def _coerce(name: str, value: Any) -> Any:  # noqa: PLR0911 - one branch per kin
         "registrations_per_ip_minute",
     ):
         return int(value)
-    if name in ("sweep_interval", "anonymous_idle_timeout", "anonymous_absolute_timeout"):
+    if name in ("sweep_interval", "anonymous_idle_timeout", "anonymous_absolute_timeout", "clock_offset"):
         return float(value)
     if name == "trust_proxy":
         return _proxies(value)

@@ -55,3 +55,53 @@ async def test_async_sweeper_purges_between_pauses(clock: FakeClock) -> None:
     assert await manager.get(keep.token) is not None
     assert await AsyncSweeper(manager, interval=60).sweep_once() == 0  # another one waits its turn
     await sweeper.stop()
+
+
+@pytest.fixture(params=["memory", "sqlite", "postgres"])
+def shared_url(request: pytest.FixtureRequest, tmp_path: os.PathLike[str]) -> str:
+    """One store two processes share (memory:// by name stands in for one process's two tasks)."""
+    if request.param == "memory":
+        return f"memory://lease-{id(request)}"
+    if request.param == "sqlite":
+        return f"sqlite:///{os.fspath(tmp_path)}/lease.db"
+    return str(request.getfixturevalue("postgres_url"))
+
+
+@pytest.mark.anyio
+async def test_a_second_async_sweeper_purges_nothing_while_the_first_holds_the_lease(
+    shared_url: str, clock: FakeClock
+) -> None:
+    """With expired sessions still present (the older test only asked after all were purged)."""
+    first = AsyncSessionManager(async_store_from_url(shared_url), clock=clock, events=())
+    second = AsyncSessionManager(async_store_from_url(shared_url), clock=clock, events=())
+    holder = AsyncSweeper(first, interval=3600, batch_size=2, pause=0)  # a 2-hour lease
+    other = AsyncSweeper(second, interval=3600, batch_size=2, pause=0)
+    try:
+
+        async def expire(n: int) -> None:
+            for _ in range(n):
+                await first.create(client="service")  # 15 minutes idle
+            clock.advance(20 * 60)  # expired; the lease has not run out
+
+        await expire(5)
+        assert await holder.claim()
+        assert not await other.claim()  # the lease is the holder's
+        assert await other.sweep_once() == 0
+        assert await other.sweep_once() == 0  # asking again changes nothing
+        assert await holder.sweep_once() == 5  # so all five were still there
+
+        await expire(3)
+        assert await other.sweep_once() == 0  # the holder renewed its lease by sweeping
+        assert await holder.sweep_once() == 3
+
+        await expire(4)
+        clock.advance(2 * 3600)  # the holder fell silent: its lease ran out
+        assert await other.sweep_once() == 4
+        assert await holder.sweep_once() == 0  # and now it is the one that waits
+        await expire(2)
+        await other.stop()  # releases the lease at once
+        assert await holder.sweep_once() == 2
+    finally:
+        await holder.stop()
+        await first.store.close()
+        await second.store.close()

@@ -18,6 +18,17 @@ class SystemClock:
         return time.time()
 
 
+class OffsetClock:
+    """The system clock shifted by `offset` seconds: for tests of clock skew between processes
+    (HUIHUA_CLOCK_OFFSET); never set it in production."""
+
+    def __init__(self, offset: float) -> None:
+        self.offset = offset
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+
 class FakeClock:
     """A clock that only moves when told to; every expiry test uses one instead of sleeping."""
 

@@ -24,6 +24,7 @@ from .errors import install_error_handlers
 from .json_body import JsonBodyMiddleware
 from .metrics import Metrics, RequestMetricsMiddleware, TimedStore
 from .middleware import BodyLimitMiddleware, MethodOverrideMiddleware, SessionMiddleware
+from .openapi_links import add_links
 from .pages import router as pages_router
 from .proxies import TrustedProxyMiddleware
 from .routes import auth, health, identities, service, sessions, wechat
@@ -53,6 +54,7 @@ def create_app(
     wechat_transport: Any = None,
 ) -> FastAPI:
     settings = (settings or Settings.from_env()).with_secret_key()
+    clock = clock or settings.clock()
     metrics = Metrics()
     raw_store = store if store is not None else async_store_from_url(settings.store)
     policy = policy or ExpiryPolicy()
@@ -104,6 +106,14 @@ def create_app(
     )
     for router in (*routers, pages_router):
         app.include_router(router)  # WeChat's too: without its settings they answer 503
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = add_links(generate())
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(SessionMiddleware, manager=lambda: manager, settings=settings, users=accounts.get)
     app.add_middleware(JsonBodyMiddleware)  # inside the body limit: it buffers a bounded body
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)

@@ -1,0 +1,27 @@
+"""Open data made for another mini program is refused by the service, and nothing of it is kept."""
+
+from __future__ import annotations
+
+import pytest
+
+from huihua.wechat.crypto import encrypt_data
+
+from .conftest import OTHER_APPID, WeChatWorld
+
+pytestmark = pytest.mark.anyio
+
+
+@pytest.mark.parametrize(
+    "appid", [OTHER_APPID, "wx1234567890abcde", "WX1234567890ABCDEF"], ids=["other", "prefix", "case"]
+)
+async def test_open_data_watermarked_for_another_appid_is_refused(world: WeChatWorld, appid: str) -> None:
+    code, openid = await world.code()
+    session_key = world.emulator_app.state.emulator.users[openid].session_key
+    encrypted, iv = encrypt_data(session_key, {"nickName": "mallory"}, appid=appid, timestamp=1_767_225_600)
+    answer = await world.service().post(
+        "/v1/auth/wechat", json={"code": code, "encrypted_data": encrypted, "iv": iv}
+    )
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["code"] == "wechat_data_invalid"
+    db = world.app.state.huihua.accounts.db
+    assert db.execute("SELECT profile FROM huihua_wechat_identity WHERE openid = ?", (openid,))[0][0] is None
