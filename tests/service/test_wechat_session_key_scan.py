@@ -79,7 +79,7 @@ async def scan(tmp_path: os.PathLike[str], clock: FakeClock) -> AsyncIterator[Sc
     emulator_app = create_emulator(clock=clock)
     settings = Settings(
         store=f"sqlite:///{os.fspath(tmp_path)}/sessions.db",
-        secret_key=(Secret("scan-secret-key"),),
+        secret_key=(Secret("scan-secret-key-of-thirty-two-characters"),),
         service_key=Secret(SERVICE_KEY),
         wechat_appid=DEFAULT_APPID,
         wechat_secret=Secret(DEFAULT_SECRET),
@@ -137,6 +137,14 @@ async def test_session_key_is_in_no_answer_of_any_route(scan: Scan, transport: s
     assert bound.status_code == 200, bound.text
     if token := bound.json().get("token"):
         me.headers["Authorization"] = f"Bearer {token}"
+    identities = await scan.call(me, "GET", "/v1/auth/identities")
+    assert identities.status_code == 200, identities.text
+    identity = identities.json()["identities"][0]["id"]
+    refused = await scan.call(  # a wrong password: the identity (and its sealed key) stays
+        me, "DELETE", f"/v1/auth/identities/{identity}", "/v1/auth/identities/{identity_id}",
+        json={"password": "wrong password"},
+    )  # fmt: skip
+    assert refused.status_code == 403, refused.text
     await scan.call(me, "POST", "/v1/auth/password", json={"current_password": "wrong", "new_password": "x"})
     await scan.call(me, "POST", "/v1/auth/logout-all", json={"keep_current": True})
     user_id = bound.json()["user"]["id"]

@@ -24,4 +24,7 @@ async def test_open_data_watermarked_for_another_appid_is_refused(world: WeChatW
     assert answer.status_code == 400, answer.text
     assert answer.json()["error"]["code"] == "wechat_data_invalid"
     db = world.app.state.huihua.accounts.db
-    assert db.execute("SELECT profile FROM huihua_wechat_identity WHERE openid = ?", (openid,))[0][0] is None
+    # refused before anything is kept: no identity (so no profile), no user, no session
+    assert db.execute("SELECT profile FROM huihua_wechat_identity WHERE openid = ?", (openid,)) == []
+    assert db.execute("SELECT count(*) FROM huihua_user") == [(0,)]
+    assert await world.app.state.huihua.manager.count() == 0
