@@ -69,6 +69,8 @@ class Ledger:
         self.acks: list[tuple[float, float]] = []
         self.sent_at = 0.0
         self.loss_windows: list[tuple[float, float]] = []  # (start, end) monotonic: losses allowed
+        # the same, for these users' sessions only (the users of one failed cluster shard)
+        self.user_loss_windows: list[tuple[float, float, frozenset[str]]] = []
 
     # -- bookkeeping ---------------------------------------------------------------------------
     def count(self, phase: str, status: int | str) -> None:
@@ -78,16 +80,19 @@ class Ledger:
         if status == 500:
             self.violate("status_500", f"a 500 in phase {phase}")
 
-    def violate(self, kind: str, detail: str, *, ack_times: list[float] | None = None) -> None:
+    def violate(
+        self, kind: str, detail: str, *, ack_times: list[float] | None = None, user: str | None = None
+    ) -> None:
         v = Violation(kind, detail)
-        if kind in ("lost", "resurrected") and ack_times is not None and self._in_window(ack_times):
+        if kind in ("lost", "resurrected") and ack_times is not None and self._in_window(ack_times, user):
             self.allowed_losses.append(v)
         else:
             self.violations.append(v)
 
-    def _in_window(self, times: list[float]) -> bool:
-        """Every one of `times` inside a window where a loss is documented and allowed."""
-        return bool(times) and all(any(a <= t <= b for a, b in self.loss_windows) for t in times)
+    def _in_window(self, times: list[float], user: str | None) -> bool:
+        """Every one of `times` inside a window where a loss (of `user`'s) is documented and allowed."""
+        windows = self.loss_windows + [(a, b) for a, b, users in self.user_loss_windows if user in users]
+        return bool(times) and all(any(a <= t <= b for a, b in windows) for t in times)
 
     def acked(self, s: Tracked | None, at: float) -> None:
         self.acks.append((self.sent_at, at))
@@ -125,7 +130,7 @@ class Ledger:
             self.violate("unexpected", f"counter of {s.user} is {n!r}")
         elif n < low:
             self.violate("lost", f"{s.user}: counter {n} < {low} acknowledged",
-                         ack_times=s.incr_ack_times[n - low :])  # fmt: skip
+                         ack_times=s.incr_ack_times[n - low :], user=s.user)  # fmt: skip
         elif n > high:
             self.violate(
                 "double_applied", f"{s.user}: counter {n} > {low} acknowledged + {s.unknown} unknown"
@@ -139,7 +144,7 @@ class Ledger:
             value = data.get(k, ABSENT)
             if value not in allowed:
                 self.violate("lost", f"{s.user}: {k}={value!r}, expected one of {sorted(map(str, allowed))}",
-                             ack_times=[s.last_ack_at])  # fmt: skip
+                             ack_times=[s.last_ack_at], user=s.user)  # fmt: skip
         if pending is None:
             return
         if "incr" in pending:
@@ -162,7 +167,7 @@ class Ledger:
         """A definitive 401 for a session: a violation when the ledger says it is live."""
         if s.state is State.LIVE and not s.dead:
             self.violate("false_401", f"{s.user}: {code} for a live session in phase {phase}",
-                         ack_times=[s.login_at])  # fmt: skip
+                         ack_times=[s.login_at], user=s.user)  # fmt: skip
         s.dead = True
 
     def revoked(self, sessions: list[Tracked], at: float, *, sure: bool) -> None:
@@ -182,7 +187,10 @@ class Ledger:
             if usable:
                 when = [s.revoked_at] if s.revoked_at is not None else []
                 self.violate(
-                    "resurrected", f"{s.user}: a revoked or dead session answers 200", ack_times=when
+                    "resurrected",
+                    f"{s.user}: a revoked or dead session answers 200",
+                    ack_times=when,
+                    user=s.user,
                 )
             elif status != 401:
                 self.violate("unexpected", f"{s.user}: final check of a revoked session got {status}")
@@ -191,7 +199,7 @@ class Ledger:
             if status == 401 and s.state is State.MAYBE_REVOKED:
                 return
             self.violate("lost", f"{s.user}: a live session answers {status} after recovery",
-                         ack_times=[s.login_at])  # fmt: skip
+                         ack_times=[s.login_at], user=s.user)  # fmt: skip
             return
         self.check_data(s, body.get("data", {}), pending=None, at=time.monotonic())
 

@@ -200,7 +200,7 @@ class Load:
         status, _ = await self._send(http, "GET", "/v1/auth/me", bearer(s.token))
         if status == 200:
             self.ledger.violate("resurrected", f"{user}: a revoked session answers 200 in phase {self.phase}",
-                                ack_times=[s.revoked_at] if s.revoked_at else [])  # fmt: skip
+                                ack_times=[s.revoked_at] if s.revoked_at else [], user=user)  # fmt: skip
 
     async def _logout_all(self, http: httpx.AsyncClient, s: Tracked) -> None:
         mine = [t for t in self.ledger.sessions.values() if t.user == s.user and t.state is not State.REVOKED]

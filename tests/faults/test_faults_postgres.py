@@ -6,12 +6,14 @@ from __future__ import annotations
 import asyncio
 import shutil
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
-from load import Load
+from load import HEADER, PASSWORD, Load
 from servers import PostgresCluster, Serve
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow, pytest.mark.faults, pytest.mark.timeout(120)]
@@ -131,3 +133,29 @@ async def test_statement_timeout_behind_a_lock(
     assert during.get("transport", 0) == 0, f"requests hung past the client timeout: {during}"
     sc.notes.append(f"answers behind the lock: {during}")
     sc.check()
+
+
+async def test_a_lock_on_the_accounts_table_bounds_logins(
+    serve: Callable[..., Serve], cluster: PostgresCluster
+) -> None:
+    """No statement_timeout on the database; another connection holds an ACCESS EXCLUSIVE lock on
+    huihua_user: a login answers 503 store_unavailable within the accounts database's own 5 s
+    statement timeout (not a hang), and logins work again once the lock is gone."""
+    url = cluster.create_database("faults_accounts_lock")
+    server = serve_on(serve, url)
+    load = Load(server.url, clients=1)
+    await load.register()
+    body = {"username": load.users[0], "password": PASSWORD}
+    async with httpx.AsyncClient(base_url=server.url, timeout=7.5) as http:
+        with psycopg.connect(url) as locker:
+            locker.execute("SET statement_timeout = 0")
+            locker.execute("LOCK TABLE huihua_user IN ACCESS EXCLUSIVE MODE")
+            started = time.monotonic()
+            r = await http.post("/v1/auth/login", json=body, headers=HEADER)
+            took = time.monotonic() - started
+            locker.rollback()
+        assert r.status_code == 503, r.text
+        assert r.json()["error"]["code"] == "store_unavailable"
+        assert 4.0 < took < 7.0, f"the login answered after {took:.1f} s"  # the 5 s timeout, not sooner
+        r = await http.post("/v1/auth/login", json=body, headers=HEADER)
+        assert r.status_code == 200, r.text

@@ -115,6 +115,18 @@ def test_losses_inside_a_documented_window_are_allowed_and_counted(ledger: Ledge
     assert ledger.kinds() == {"lost": 1}
 
 
+def test_a_window_for_some_users_allows_only_their_losses(ledger: Ledger) -> None:
+    """A failed cluster shard: its users' last writes may be lost, nobody else's."""
+    ledger.user_loss_windows.append((10.0, 12.0, frozenset({"u0"})))
+    failed, up = session(ledger, "u0", at=1.0), session(ledger, "u1", at=1.0)
+    for s in (failed, up):
+        incr_acked(ledger, s, 1, at=11.0)
+    ledger.verify_final(failed, 200, {"data": {"n": 0}})
+    assert not ledger.violations and len(ledger.allowed_losses) == 1
+    ledger.verify_final(up, 200, {"data": {"n": 0}})  # same time, a shard that stayed up: lost
+    assert ledger.kinds() == {"lost": 1}
+
+
 def test_a_500_is_always_a_violation(ledger: Ledger) -> None:
     ledger.count("before", 200)
     ledger.count("fault", 503)

@@ -86,7 +86,8 @@ async def test_a_full_accounts_database_answers_507_store_full(settings: Setting
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as http:
         r = await http.post("/v1/accounts", json={"username": "alice", "password": "correct horse battery"})
         assert r.status_code == 201
-        db = app.state.huihua.accounts.db._db()  # the event loop's thread: the one accounts use
+        accounts = app.state.huihua.accounts.db
+        db = accounts.without_waiting(accounts._db)  # the connection inline calls on this thread use
         pages = db.execute("PRAGMA page_count").fetchone()[0]
         db.execute(f"PRAGMA max_page_count = {pages}")
         fill(db)

@@ -1,21 +1,26 @@
 """The accounts database: SQLite (the default, beside the sessions) or PostgreSQL.
 
 Queries are written once with `?` placeholders. Calls are synchronous and short; the service
-runs SQLite calls inline and PostgreSQL calls in a worker thread (see `Accounts`).
+runs SQLite calls inline (`without_waiting`: one that would wait for another process's lock raises
+`Busy` and is run again in a worker thread) and PostgreSQL calls in a worker thread (see `Accounts`).
+A PostgreSQL statement waits at most `statement_timeout` seconds (5 by default, a lock held by
+someone else: 503) unless the database, role or URL `options` set one.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 from urllib.parse import urlsplit
 
 from ..core.errors import StoreUnavailable
 from ..core.files import create_private
-from ..stores.sqlite import driver_error
+from ..stores.sqlite import Busy, driver_error
+
+T = TypeVar("T")
 
 
 class Cursor(Protocol):
@@ -28,6 +33,11 @@ class Database(Protocol):
     def transaction(self) -> Any: ...
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]: ...
+
+    def without_waiting(self, fn: Callable[[], T]) -> T:
+        """Call `fn` on this thread; where it would wait for another process's lock, raise `Busy`
+        before anything is written (an inline database only)."""
+        ...
 
     def lock_schema(self, cur: Cursor) -> None:
         """Inside a transaction: wait until no other process changes the schema (workers that
@@ -49,22 +59,48 @@ class _SQLiteCursor:
         return self._db.execute(sql, tuple(params)).fetchall()
 
 
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return code & 0xFF in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    return "database is locked" in str(exc)
+
+
 class SQLiteDatabase:
     inline = True
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, *, busy_timeout: float = 5.0) -> None:
         self.path = path
+        self.busy_timeout = busy_timeout
         self._local = threading.local()
 
     def _db(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        # per thread, two connections: the event loop's never waits for a lock, a worker's does
+        key = "nowait_db" if getattr(self._local, "nowait", False) else "db"
+        db: sqlite3.Connection | None = getattr(self._local, key, None)
         if db is None:
+            timeout = 0.0 if key == "nowait_db" else self.busy_timeout
             create_private(self.path)  # password hashes: 0600, and so its -wal and -shm
-            db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
+            db = sqlite3.connect(self.path, timeout=timeout, isolation_level=None, check_same_thread=False)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
-            self._local.db = db
+            setattr(self._local, key, db)
         return db
+
+    def _error(self, exc: sqlite3.Error) -> Exception:
+        if getattr(self._local, "nowait", False) and _is_busy(exc):
+            return Busy(f"accounts database {self.path}: {exc}")
+        return driver_error(f"accounts database {self.path}", exc)
+
+    def without_waiting(self, fn: Callable[[], T]) -> T:
+        # Safe to run again: every call is one statement or one BEGIN IMMEDIATE transaction, and
+        # SQLITE_BUSY comes before it changed anything (at BEGIN, or the autocommit statement).
+        previous = getattr(self._local, "nowait", False)
+        self._local.nowait = True
+        try:
+            return fn()
+        finally:
+            self._local.nowait = previous
 
     @contextmanager
     def transaction(self) -> Iterator[_SQLiteCursor]:
@@ -81,7 +117,7 @@ class SQLiteDatabase:
         except sqlite3.IntegrityError:
             raise
         except sqlite3.Error as exc:
-            raise driver_error(f"accounts database {self.path}", exc) from exc
+            raise self._error(exc) from exc
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         try:
@@ -89,7 +125,7 @@ class SQLiteDatabase:
         except sqlite3.IntegrityError:
             raise
         except sqlite3.Error as exc:
-            raise driver_error(f"accounts database {self.path}", exc) from exc
+            raise self._error(exc) from exc
 
     def lock_schema(self, cur: Cursor) -> None:
         pass  # BEGIN IMMEDIATE already excludes every other writer
@@ -100,9 +136,10 @@ class SQLiteDatabase:
             cur.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def close(self) -> None:
-        db = getattr(self._local, "db", None)
-        if db is not None:
-            db.close()
+        for key in ("db", "nowait_db"):
+            db = getattr(self._local, key, None)
+            if db is not None:
+                db.close()
 
 
 class IntegrityError(Exception):
@@ -121,8 +158,15 @@ class _PostgresCursor:
 class PostgresDatabase:
     inline = False
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, statement_timeout: float | None = 5.0) -> None:
         from psycopg_pool import ConnectionPool
+
+        from ..stores.postgres import _STATEMENT_TIMEOUT, _timeout_ms  # the session store's rule
+
+        limit = _timeout_ms(statement_timeout)
+
+        def configure(conn: Any) -> None:
+            conn.execute(_STATEMENT_TIMEOUT, (limit,))  # autocommit: the setting stays
 
         self._pool = ConnectionPool(
             url,
@@ -131,6 +175,7 @@ class PostgresDatabase:
             timeout=5.0,
             open=True,
             kwargs={"autocommit": True, "connect_timeout": 5},
+            configure=configure if limit else None,
         )
 
     @contextmanager
@@ -152,6 +197,9 @@ class PostgresDatabase:
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
         with self.transaction() as cur:
             return cur.execute(sql, params)
+
+    def without_waiting(self, fn: Callable[[], T]) -> T:
+        raise NotImplementedError("PostgreSQL calls run in a worker thread, never inline")
 
     def lock_schema(self, cur: Cursor) -> None:
         cur.execute("SELECT pg_advisory_xact_lock(hashtext('huihua_schema'))")

@@ -1,8 +1,9 @@
 """Accounts as the service uses them: async methods over the synchronous repository.
 
 argon2 runs in a worker thread (it is CPU work by design); SQLite queries run inline (they take
-microseconds); PostgreSQL queries run in a worker thread. A password check runs whole in a
-worker thread: the throttle's reservation, the lookup, argon2 and the release.
+microseconds) unless another process holds the file's lock, then in a worker thread that waits
+for it (the event loop never does); PostgreSQL queries run in a worker thread. A password check
+runs whole in a worker thread: the throttle's reservation, the lookup, argon2 and the release.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import ParamSpec, TypeVar
 import anyio.to_thread
 
 from ..core.clock import Clock, SystemClock
+from ..stores.sqlite import Busy
 from .database import Database, is_integrity_error
 from .passwords import PasswordRejected, check_new_password, hash_password, verify_password
 from .throttle import Throttle, TooManyAttempts, password_attempts
@@ -50,7 +52,10 @@ class Accounts:
 
     async def _db(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         if self.db.inline:
-            return fn(*args, **kwargs)
+            try:
+                return self.db.without_waiting(lambda: fn(*args, **kwargs))
+            except Busy:
+                pass  # the file is locked: wait for it (up to the busy timeout) off the loop
         return await anyio.to_thread.run_sync(lambda: fn(*args, **kwargs))
 
     async def get(self, user_id: str) -> User | None:
