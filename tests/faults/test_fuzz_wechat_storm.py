@@ -14,6 +14,7 @@ succeed at most once.
 from __future__ import annotations
 
 import asyncio
+import secrets
 import sqlite3
 import sys
 import time
@@ -61,10 +62,11 @@ class Storm:
         assert r.status_code == 200, r.text
         return str(r.json()["code"])
 
-    async def exchange(self, code: str) -> httpx.Response:
-        r = await self.service.post(
-            "/v1/auth/wechat", json={"code": code}, headers={"X-Session-Transport": "header"}
-        )
+    async def exchange(self, code: str, key: str) -> httpx.Response:
+        """One attempt at `code`, with the attempt's Idempotency-Key (as the SDK sends it): a
+        retry of the same code collects the same outcome only with the same key."""
+        headers = {"X-Session-Transport": "header", "Idempotency-Key": key}
+        r = await self.service.post("/v1/auth/wechat", json={"code": code}, headers=headers)
         self.requests += 1
         self.status[r.status_code] += 1
         if r.status_code >= 500 and r.status_code not in EXPECTED_ERRORS:
@@ -82,16 +84,17 @@ class Storm:
     async def login(self, openid: str, mode: str) -> None:
         for _ in range(8):  # wx.login again, up to 8 times
             code, spent_by_timeout = await self.code(openid), False
+            key = secrets.token_hex(16)  # one login attempt: this code, retried with this key
             for _ in range(12):  # the same code, while WeChat is busy
                 if mode == "twice-at-once":
-                    answers = list(await asyncio.gather(self.exchange(code), self.exchange(code)))
+                    answers = list(await asyncio.gather(self.exchange(code, key), self.exchange(code, key)))
                 else:
-                    answers = [await self.exchange(code)]
+                    answers = [await self.exchange(code, key)]
                 done = [a for a in answers if a.status_code == 200]
                 for a in done:
                     self.took(openid, code, a)
                 if done and mode == "again-after-success":
-                    again = await self.exchange(code)
+                    again = await self.exchange(code, key)
                     if again.status_code == 200:
                         self.took(openid, code, again)
                     else:
@@ -122,7 +125,7 @@ def test_wechat_login_storm(tmp_path: Path) -> None:
         server = pool.start(
             workers=2,
             args=("--emulator", "--emulator-port", str(emulator_port)),
-            HUIHUA_SECRET_KEY="storm-secret-key",
+            HUIHUA_SECRET_KEY="storm-secret-key-of-thirty-two-characters",
             HUIHUA_WECHAT_LOGINS_PER_IP_MINUTE="100000",
         )
         storm_result = asyncio.run(run_storm(server.url, f"http://127.0.0.1:{emulator_port}"))

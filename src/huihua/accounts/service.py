@@ -77,6 +77,10 @@ class Accounts:
             raise
         return user
 
+    async def discard_wechat_user(self, user_id: str) -> None:
+        """Undo `create_wechat_user` for a first login that a parallel one won (see users.py)."""
+        await self._db(self.users.delete_placeholder, user_id)
+
     async def create_wechat_user(self) -> User:
         now = self.clock.now()
         user = User(new_user_id(), None, None, None, None, False, now)

@@ -121,5 +121,14 @@ class UserRepository:
             "UPDATE huihua_user SET phone = ?, updated_at = ? WHERE id = ?", (phone, now, user_id)
         )
 
+    def delete_placeholder(self, user_id: str) -> None:
+        """Delete a WeChat user made for a first login that a parallel one won: only while it
+        has no username, no password and no identity, so no real account can go this way."""
+        self.db.execute(
+            "DELETE FROM huihua_user WHERE id = ? AND username IS NULL AND password_hash IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM huihua_wechat_identity WHERE user_id = ?)",
+            (user_id, user_id),
+        )
+
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM huihua_user")[0][0])

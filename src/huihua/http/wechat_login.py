@@ -109,6 +109,8 @@ class ServiceDirectory:
             text = json.dumps(profile, ensure_ascii=False)
             await self.db(self.identities.set_profile, self.appid, openid, text, now)
         owner = await self.find_member(openid)  # a parallel first login may have tied it first
+        if owner is not None and owner.id != member.id:  # it did: the user made for this one goes
+            await self.svc.accounts.discard_wechat_user(member.id)
         return owner or member
 
     async def start_session(self, member: Member) -> tuple[Session, str]:
