@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -13,7 +14,7 @@ from huihua.cli import main
 from huihua.core.errors import StoreUnavailable
 from huihua.core.manager import SessionManager
 from huihua.stores import async_store_from_url, store_from_url
-from huihua.stores.redis_cluster import RedisClusterStore
+from huihua.stores.redis_cluster import AsyncRedisClusterStore, RedisClusterStore
 
 from .conftest import Runner
 
@@ -87,3 +88,41 @@ def test_a_saturated_cluster_client_answers_unavailable_fast(redis_cluster_url: 
         assert m.load(s.token or "").id == s.id
     finally:
         store.close()
+
+
+def test_connections_closed_under_concurrent_callers_answer_unavailable(redis_cluster_url: str) -> None:
+    """On CLUSTERDOWN redis-py closes every connection of the client while other callers use
+    them (reproduced in a failover under load: an AttributeError, a 500). Closing the client the
+    same way, over and over, under 30 callers: each call succeeds or is StoreUnavailable."""
+    outcomes: dict[str, int] = {}
+
+    async def main() -> None:
+        store = AsyncRedisClusterStore.from_url(redis_cluster_url)
+        stop = time.monotonic() + 2.0
+
+        async def caller(i: int) -> None:
+            n = 0
+            while time.monotonic() < stop:
+                n += 1
+                try:
+                    await store.kv_set(f"race:{i}:{n % 5}", "v", now=time.time(), ttl=60)
+                    key = "ok"
+                except StoreUnavailable:
+                    key = "unavailable"
+                except Exception as exc:  # what must not happen
+                    key = type(exc).__name__
+                outcomes[key] = outcomes.get(key, 0) + 1
+
+        async def closer() -> None:  # what redis-py does on CLUSTERDOWN
+            while time.monotonic() < stop:
+                await asyncio.sleep(0.05)
+                await store.cluster.aclose()
+
+        try:
+            await asyncio.gather(closer(), *(caller(i) for i in range(30)))
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+    assert set(outcomes) == {"ok", "unavailable"}, outcomes  # the closes did reach callers
+    assert outcomes["ok"] > 100, outcomes

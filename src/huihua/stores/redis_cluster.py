@@ -17,12 +17,19 @@ one `{TAG}` hash slot; the kv space is `hh:kv:{<key>}`). What a cluster changes 
 - No command is retried on a connection error (a retried script could apply twice): the
   request answers 503 and the client re-reads the slot map, so it finds a promoted replica by
   itself. MOVED, ASK and TRYAGAIN redirections are followed as redis-py does.
+- On CLUSTERDOWN redis-py closes every connection of the client, also those that other callers
+  are using at that moment; they fail with whatever the closed connection raises (an
+  AttributeError on a writer that is gone, not a RedisError). Any exception out of the client
+  during a call is therefore the store's failure (503), logged with its traceback.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar, cast
 
 import redis
@@ -37,6 +44,7 @@ from .redis import _NO_RETRY, AsyncRedisStore, Batch, Eval, Flow, RedisStore, Sc
 from .redis_urls import RedisTopology, parse_cluster_url
 
 T = TypeVar("T")
+logger = logging.getLogger("huihua.store")
 _NODE_BITS = 64  # a Redis SCAN cursor is an unsigned 64-bit number
 
 
@@ -56,6 +64,21 @@ def _options(
 
 def _busy() -> StoreUnavailable:
     return StoreUnavailable("Redis Cluster store: every connection is busy")
+
+
+@contextmanager
+def _client_failures() -> Iterator[None]:
+    """Exceptions out of redis-py's cluster client that are not RedisErrors (a connection
+    closed under a concurrent caller, see the module's docstring) become StoreUnavailable."""
+    try:
+        yield
+    except (redis.RedisError, redis.exceptions.RedisClusterException, OSError, StoreUnavailable):
+        raise  # driver_errors() maps these
+    except Exception as exc:
+        logger.warning("Redis Cluster client failed mid-call; answering store_unavailable", exc_info=True)
+        raise StoreUnavailable(
+            f"Redis Cluster store: the client failed mid-call ({type(exc).__name__})"
+        ) from exc
 
 
 def _split(cursor: int) -> tuple[int, int]:
@@ -109,10 +132,14 @@ class RedisClusterStore(RedisStore):
             self._calls.release()
 
     def _step(self, step: Step) -> Any:
+        with _client_failures():
+            return self._call(step)
+
+    def _call(self, step: Step) -> Any:
         if isinstance(step, Scan):
             return self._scan(step)
         if isinstance(step, Batch) and _has_scripts(step):
-            return [self._step(s) for s in step.steps]
+            return [self._call(s) for s in step.steps]
         try:
             return super()._step(step)
         except NoScriptError:  # nothing ran; a promoted replica has an empty script cache
@@ -191,10 +218,14 @@ class AsyncRedisClusterStore(AsyncRedisStore):
                 self._ready = True
 
     async def _step(self, step: Step) -> Any:
+        with _client_failures():
+            return await self._call(step)
+
+    async def _call(self, step: Step) -> Any:
         if isinstance(step, Scan):
             return await self._scan(step)
         if isinstance(step, Batch) and _has_scripts(step):
-            return [await self._step(s) for s in step.steps]
+            return [await self._call(s) for s in step.steps]
         try:
             return await super()._step(step)
         except NoScriptError:  # as the sync twin
