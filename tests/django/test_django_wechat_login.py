@@ -79,6 +79,7 @@ def test_a_malformed_idempotency_key_is_refused(emulator: httpx.Client, manager:
     [
         pytest.param({"raw_data": "[1]", "signature": "0" * 40}, id="raw-data-a-list"),
         pytest.param({"raw_data": '{"a": 1}'}, id="unsigned"),
+        pytest.param({"raw_data": "[" * 4000 + "]" * 4000, "signature": "0" * 40}, id="raw-data-deep"),
     ],
 )
 def test_bad_raw_data_is_refused_before_any_session(

@@ -74,7 +74,7 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
     started: list[ServeProcess] = []
 
     def start(
-        port: int | None = None, log_level: str = "warning", args: Sequence[str] = (), **extra: str
+        port: int | None = None, log_level: str | None = "warning", args: Sequence[str] = (), **extra: str
     ) -> ServeProcess:
         env = serve_env(tmp_path, **extra)
         p = ServeProcess(env, cwd=tmp_path, port=port, log_level=log_level, args=args)

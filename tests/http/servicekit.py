@@ -171,7 +171,7 @@ class ServeProcess:
         *,
         cwd: Path,
         port: int | None = None,
-        log_level: str = "warning",
+        log_level: str | None = "warning",  # None: no --log-level, serve's own default
         args: Sequence[str] = (),
     ) -> None:
         self.port = port or free_port()
@@ -189,8 +189,9 @@ class ServeProcess:
 
     def start(self) -> ServeProcess:
         self._log = self.stderr_path.open("ab")
+        level = ["--log-level", self.log_level] if self.log_level is not None else []
         self.proc = subprocess.Popen(
-            [*huihua_command(), "serve", "--port", str(self.port), "--log-level", self.log_level, *self.args],
+            [*huihua_command(), "serve", "--port", str(self.port), *level, *self.args],
             env=self.env, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT,
         )  # fmt: skip
         wait_for_port(self.port, self.proc, timeout=START_TIMEOUT)

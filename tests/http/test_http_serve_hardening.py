@@ -193,17 +193,27 @@ def wait_for_log(server: ServeProcess, needle: str) -> str:
 
 
 def test_serve_logs_security_events_as_text_by_default(serve: Serve) -> None:
-    server = serve(log_level="info")
+    server = serve(log_level=None)  # no --log-level: what an operator gets without asking
     user_id, session_id, token = login_failed_login_logout(server)
-    log = wait_for_log(server, "session logout")
+    with httpx.Client(base_url=server.url, headers={"X-Session-Transport": "header"}) as c:
+        r = c.post("/v1/auth/login", json={"username": "lou", "password": PASSWORD})
+        other_token, other_id = r.json()["token"], r.json()["session"]["id"]
+        r = c.post("/v1/auth/logout-all", headers={"Authorization": f"Bearer {other_token}"})
+        assert r.status_code == 204
+    log = wait_for_log(server, f"reason=revoke_all:{other_id}")
+    assert server.proc is not None and "--log-level" not in server.proc.args
     events = [line for line in log.splitlines() if "huihua.events" in line]
-    [login] = [e for e in events if "session login " in e]
-    assert f"id={session_id}" in login and f"user={user_id}" in login
+    logins = [e for e in events if "session login " in e]
+    assert [f"id={session_id}" in e for e in logins] == [True, False]
+    assert f"id={other_id}" in logins[1] and all(f"user={user_id}" in e for e in logins)
     [failed] = [e for e in events if "session login_failed " in e]
     assert "reason=invalid_credentials" in failed
     [logout] = [e for e in events if "session logout " in e]
     assert f"id={session_id}" in logout and f"user={user_id}" in logout and "reason=logout" in logout
-    assert token not in log and PASSWORD not in log and WRONG not in log
+    [revoked] = [e for e in events if "session revoked " in e]
+    assert f"user={user_id}" in revoked and f"reason=revoke_all:{other_id}" in revoked
+    for secret in (token, other_token, PASSWORD, WRONG):
+        assert secret not in log
 
 
 def test_serve_logs_json_lines_with_log_format_json(serve: Serve) -> None:

@@ -175,6 +175,7 @@ def test_a_malformed_idempotency_key_is_refused_before_the_exchange(real: RealWo
     [
         pytest.param({"raw_data": "[1]", "signature": "0" * 40}, id="raw-data-a-list"),
         pytest.param({"raw_data": "not json", "signature": "0" * 40}, id="raw-data-not-json"),
+        pytest.param({"raw_data": "[" * 4000 + "]" * 4000, "signature": "0" * 40}, id="raw-data-deep"),
         pytest.param({"raw_data": '{"nickName": "x"}'}, id="unsigned"),
         pytest.param({"raw_data": '{"nickName": "x"}', "signature": "zz"}, id="signature-not-hex"),
         pytest.param({"signature": "0" * 40}, id="signature-alone"),

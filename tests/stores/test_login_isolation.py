@@ -46,10 +46,13 @@ def test_login_from_an_anonymous_or_own_session_rotates_it(h: Harness) -> None:
     assert carol.record.created_at == h.clock.now()  # a new principal: the visitor's deadlines do not
     with pytest.raises(SessionRevoked):
         h.m.load(visitor.token)
+    h.clock.advance(600)
     again = h.m.login(h.m.load(carol.token), "carol")
     assert again.token != carol.token
     assert dict(h.m.load(again.token)) == {"cart": ["tea"]}
-    assert again.record.created_at == carol.record.created_at  # same principal: deadlines carry
+    # the same principal, and still a fresh lifetime: re-authentication starts over (ASVS 7.2.4)
+    assert again.record.created_at == h.clock.now() > carol.record.created_at
+    assert again.record.timing.absolute_expires_at > carol.record.timing.absolute_expires_at
     with pytest.raises(SessionRevoked):
         h.m.load(carol.token)
     assert [s.id for s in h.m.list_user("carol")] == [again.id]

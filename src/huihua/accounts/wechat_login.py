@@ -37,6 +37,7 @@ from typing import Any
 
 from ..core.clock import Clock
 from ..core.errors import HuihuaError
+from ..json_input import JsonBodyError, parse_json_body
 from ..wechat import errors as wx
 from ..wechat.crypto import decrypt_data, verify_raw_signature
 from .flow import Flow, Sleep, arun, call, run
@@ -149,9 +150,9 @@ class OpenData:
             raise data_invalid("raw_data, signature, encrypted_data and iv are strings")
         data = cls(**given)
         if data.raw_data is not None:
-            try:
-                parsed = json.loads(data.raw_data)
-            except ValueError:
+            try:  # nested too deep: json.loads would raise RecursionError, a 500
+                parsed = parse_json_body(data.raw_data)
+            except JsonBodyError:
                 parsed = None
             if not isinstance(parsed, dict):
                 raise data_invalid("raw_data must be a JSON object, as wx.getUserInfo gives it")

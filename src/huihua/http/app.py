@@ -125,5 +125,14 @@ def create_app(
 
 
 def app_from_env() -> FastAPI:
-    """For `uvicorn --factory huihua.http.app:app_from_env` (each worker builds its own)."""
+    """For `uvicorn --factory --no-proxy-headers huihua.http.app:app_from_env` (each worker
+    builds its own).
+
+    Pass `--no-proxy-headers` whenever you run uvicorn yourself: by default uvicorn rewrites the
+    client address and scheme from `X-Forwarded-For` and `X-Forwarded-Proto` for any request from
+    127.0.0.1 (its `--forwarded-allow-ips`) before huihua sees it, so a local client, or a proxy
+    on the same machine that passes the client's own headers on, picks the address that per-IP
+    limits and the session list record, and makes a plain-HTTP request look like HTTPS (it gets a
+    `__Host-sid; Secure` cookie). Forwarded headers are huihua's to judge, from the proxies named
+    in HUIHUA_TRUST_PROXY; `huihua serve` turns uvicorn's handling off itself."""
     return create_app()

@@ -4,21 +4,19 @@ A deeply nested body costs recursion in every layer that walks it (the parser, v
 serialisation back out) and ends as a generic error or a 500 somewhere; a malformed one
 reached the routes as a 422 that blamed a field. Here both get a clear 400 for every route.
 The body was already bounded by BodyLimitMiddleware (outside this one), so buffering it is safe.
+The check itself is huihua.json_input's, shared with the Django views.
 """
 
 from __future__ import annotations
 
-import json
 from email.message import Message as MimeHeader
-from typing import Any
 
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..json_input import MAX_JSON_DEPTH, JsonBodyError, parse_json_body
 from .errors import ApiError
 from .middleware import _send_json_error as send_json_error
-
-MAX_JSON_DEPTH = 32
 
 
 def is_json(content_type: str | None) -> bool:
@@ -32,27 +30,13 @@ def is_json(content_type: str | None) -> bool:
     return header.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
-def depth_exceeds(value: Any, limit: int) -> bool:
-    """Whether `value` nests objects and arrays more than `limit` levels (without recursion)."""
-    stack = [(value, 1)] if isinstance(value, dict | list) else []
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
-    return False
-
-
 def body_problem(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> ApiError | None:
-    too_deep = ApiError(400, "json_too_deep", f"JSON bodies may nest at most {max_depth} levels")
+    """The 400 for a body that is not JSON or nests too deep, None for a good one."""
     try:
-        value = json.loads(body)
-    except RecursionError:
-        return too_deep
-    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8/16/32
-        return ApiError(400, "invalid_json", f"the request body is not valid JSON: {exc}")
-    return too_deep if depth_exceeds(value, max_depth) else None
+        parse_json_body(body, max_depth)
+    except JsonBodyError as exc:
+        return ApiError(exc.status, exc.code, exc.message)
+    return None
 
 
 class JsonBodyMiddleware:

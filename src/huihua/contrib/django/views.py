@@ -6,7 +6,6 @@ get their new token in the `token` field (the middleware adds `X-Session-Token`)
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -19,6 +18,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from ...accounts.wechat_login import OpenData, WeChatLoginError, check_idempotency_key
 from ...core.record import SessionRecord
+from ...json_input import JsonBodyError, parse_json_body
 from . import wechat
 from .conf import manager
 from .middleware import error_response, issue_token
@@ -43,11 +43,14 @@ def login_required_json(view: V) -> V:
 
 
 def _body(request: HttpRequest) -> dict[str, Any] | None:
-    try:
-        body = json.loads(request.body or b"{}")
-    except ValueError:
-        return None
+    """The JSON object sent, None for other JSON; JsonBodyError (400 `invalid_json` or
+    `json_too_deep`, as the service answers) for a body that is not JSON or nests too deep."""
+    body = parse_json_body(request.body or b"{}")
     return body if isinstance(body, dict) else None
+
+
+def _bad_body(exc: JsonBodyError) -> HttpResponse:
+    return error_response(exc.status, exc.code, exc.message)
 
 
 def _iso(ts: float | None) -> str | None:
@@ -98,7 +101,10 @@ def _refused(exc: WeChatLoginError) -> HttpResponse:
 @require_POST
 def wechat_login(request: HttpRequest) -> HttpResponse:
     """The service's POST /v1/auth/wechat: the same idempotent exchange and the same errors."""
-    body = _body(request)
+    try:
+        body = _body(request)
+    except JsonBodyError as exc:
+        return _bad_body(exc)
     code = body.get("code") if body else None
     if not isinstance(code, str) or not _CODE.match(code):  # as the service's schema checks it
         return error_response(400, "invalid_request", 'send {"code": <the wx.login code>}')
@@ -118,7 +124,10 @@ def wechat_login(request: HttpRequest) -> HttpResponse:
 def wechat_bind(request: HttpRequest) -> HttpResponse:
     """Tie this session's WeChat identity to an existing account, proven by its (throttled)
     password; the placeholder user is deactivated once merged."""
-    body = _body(request) or {}
+    try:
+        body = _body(request) or {}
+    except JsonBodyError as exc:
+        return _bad_body(exc)
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         return error_response(400, "invalid_request", 'send {"username", "password"}')

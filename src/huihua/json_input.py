@@ -1,0 +1,54 @@
+"""JSON request bodies, parsed the same way by every front end (the service, the Django views):
+valid JSON, at most 32 levels deep, or a `JsonBodyError` that says which (400 `invalid_json` or
+400 `json_too_deep`).
+
+A deeply nested body costs recursion in every layer that walks it (the parser, validation,
+serialisation back out) and ends as a RecursionError, a 500, somewhere. Framework-neutral: the
+caller turns a JsonBodyError into its own error answer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+MAX_JSON_DEPTH = 32
+
+
+class JsonBodyError(ValueError):
+    """A body that is not acceptable JSON; `status`, `code` and `message` are the answer."""
+
+    status = 400
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def depth_exceeds(value: Any, limit: int) -> bool:
+    """Whether `value` nests objects and arrays more than `limit` levels (without recursion)."""
+    stack = [(value, 1)] if isinstance(value, dict | list) else []
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
+
+
+def parse_json_body(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
+    """The parsed body, or JsonBodyError: `invalid_json` when it is not JSON (or not UTF-8/16/32),
+    `json_too_deep` when it nests more than `max_depth` levels (however deep: the parser's own
+    RecursionError is caught)."""
+    too_deep = JsonBodyError("json_too_deep", f"JSON bodies may nest at most {max_depth} levels")
+    try:
+        value = json.loads(body)
+    except RecursionError:
+        raise too_deep from None
+    except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8/16/32
+        raise JsonBodyError("invalid_json", f"the request body is not valid JSON: {exc}") from None
+    if depth_exceeds(value, max_depth):
+        raise too_deep
+    return value
