@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import logging
+from concurrent.futures import ThreadPoolExecutor
+from threading import Barrier, Lock
 from typing import Any
 
 import httpx
@@ -12,9 +14,12 @@ import pytest
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from django.test import Client
+from django.contrib.auth.signals import user_login_failed
+from django.db import connections
+from django.test import Client, RequestFactory
 from test_django_views import _code
 
+from huihua.accounts.wechat_login import WeChatLoginError
 from huihua.contrib.django import crypto, passwords
 from huihua.contrib.django.models import WeChatIdentity
 from huihua.core.manager import SessionManager
@@ -164,3 +169,36 @@ def test_session_keys_use_the_one_sealing_and_legacy_fernet_values_still_open(se
     legacy = Fernet(base64.urlsafe_b64encode(key)).encrypt(b"an-old-session-key").decode()
     assert crypto.decrypt(legacy) == "an-old-session-key"
     assert crypto.decrypt("v1.deadbeef.AAAA") is None
+
+
+def test_parallel_wrong_passwords_cost_what_sequential_ones_cost(manager: SessionManager) -> None:
+    """Issue 9 item 1 for Django's bind check: 20 guesses at once for one account reach
+    authenticate() (counted by Django's own user_login_failed signal) exactly ACCOUNT_FAILURES
+    times, as 20 guesses one after another would; the rest are 429 before any hashing."""
+    verified, lock, start = [0], Lock(), Barrier(20)
+
+    def count(**_: Any) -> None:
+        with lock:
+            verified[0] += 1
+
+    def guess(i: int) -> int:
+        request = RequestFactory().post(
+            "/", REMOTE_ADDR=f"198.51.100.{i}"
+        )  # the per-IP limit stays out of it
+        start.wait()
+        try:
+            passwords.check_password(request, "grace", "wrong-guess")
+        except WeChatLoginError as refused:
+            return refused.status
+        finally:
+            connections.close_all()  # this thread's database connection
+        return 200
+
+    user_login_failed.connect(count)
+    try:
+        with ThreadPoolExecutor(20) as pool:
+            statuses = sorted(pool.map(guess, range(20)))
+    finally:
+        user_login_failed.disconnect(count)
+    assert verified[0] == passwords.ACCOUNT_FAILURES, statuses
+    assert statuses == [403] * passwords.ACCOUNT_FAILURES + [429] * (20 - passwords.ACCOUNT_FAILURES)
