@@ -197,13 +197,16 @@ class AsyncRedisClusterStore(AsyncRedisStore):
 
     async def _run(self, flow: Flow[T]) -> T:
         try:
+            if not self._ready:  # before taking a place: the first read of the slot map is no
+                await self._start()  # call, and callers queued behind it must not time out on it
             await asyncio.wait_for(self._calls.acquire(), self._pool_timeout)
         except TimeoutError:
             flow.close()
             raise _busy() from None
+        except BaseException:
+            flow.close()
+            raise
         try:
-            if not self._ready:
-                await self._start()
             return await super()._run(flow)
         finally:
             self._calls.release()
