@@ -121,5 +121,4 @@ def scenario(request: pytest.FixtureRequest) -> Iterator[Callable[..., Scenario]
     yield make
     failed = request.node.stash.get(_OUTCOME, "did not finish")
     for s in made:
-        results.record(**s.figures(failed))
-    results.render()
+        results.record(**s.figures(failed))  # re-renders bench/results/reliability.md too
