@@ -112,8 +112,10 @@ def render(folder: Path | None = None, out: Path | None = None) -> Path:
         "increment counted twice. A request whose answer was lost (timeout, 503) may count +0 or +1, "
         "never +2.",
         "- **recovery s**: from the end of the fault (store back, space freed, lock released) to the "
-        "first acknowledged write after it; for a kill -9 of huihua, from the kill (the restart "
-        "included). Machine load varies: other jobs shared these 2 cores.",
+        "first acknowledged data change (increment, set or unset) sent after it; for a kill -9 of "
+        "huihua, from the kill (the restart included); the slowest of a scenario's faults. Checked: "
+        "a scenario fails unless writes are acknowledged again within 30 s of each fault's end, "
+        "increments and sets both after the last. Machine load varies: other jobs shared these 2 cores.",
         "",
         "| " + " | ".join(title for title, _ in COLUMNS) + " |",
         "|" + "|".join("---" for _ in COLUMNS) + "|",
