@@ -55,13 +55,20 @@ class Scenario:
     load: Load | None = None
     recovery_seconds: float | None = None
     started: float = field(default_factory=time.monotonic)
+    checked: bool = False  # check() ran: the fixture fails a passing test whose ledger was never checked
 
     def check(self) -> None:
         """The ledger's verdict: nothing lost, resurrected or applied twice, no 500, no 401 for a
-        live session, no answer but 503/507-with-a-code during the fault."""
+        live session, no answer but 503/507-with-a-code during the fault; and recovery: after
+        each fault, writes acknowledged again within the load's bound (Load.check_recovery),
+        whose measurement is the scenario's `recovery_seconds`."""
         assert self.load is not None
+        self.checked = True
+        if self.recovery_seconds is None:
+            self.recovery_seconds = self.load.recovery_seconds
         ledger = self.load.ledger
         assert not ledger.violations, ledger.summary()
+        self.load.check_recovery()
 
     def figures(self, failed: str | None) -> dict[str, Any]:
         ledger = self.load.ledger if self.load is not None else Ledger()
@@ -69,6 +76,9 @@ class Scenario:
         notes = list(self.notes)
         if ledger.allowed_losses:
             notes.append(f"{len(ledger.allowed_losses)} loss(es) inside the documented window")
+        if self.load is not None and len(self.load.faults) > 1:
+            each = ", ".join("–" if t is None else f"{t:.2f}" for t in self.load.recovery_times())
+            notes.append(f"recovery s per fault: {each}")
         if self.load is not None and self.load.transport_errors:
             notes.append(f"{self.load.transport_errors} answers lost to dropped connections or timeouts")
         other = {
@@ -121,5 +131,7 @@ def scenario(request: pytest.FixtureRequest) -> Iterator[Callable[..., Scenario]
     yield make
     failed = request.node.stash.get(_OUTCOME, "did not finish")
     for s in made:
-        results.record(**s.figures(failed))
-    results.render()
+        results.record(**s.figures(failed))  # re-renders bench/results/reliability.md too
+    unchecked = [s.name for s in made if s.load is not None and not s.checked]
+    if failed is None and unchecked:
+        pytest.fail(f"ledger scenario {unchecked} never called Scenario.check() (the ledger and recovery)")

@@ -67,6 +67,9 @@ class Ledger:
         # acknowledged writes as (sent, answered), monotonic; the load sets `sent_at` before it
         # reports an answer, so recovery counts only requests sent after the fault ended
         self.acks: list[tuple[float, float]] = []
+        # acknowledged data changes alone, as (sent, answered, "incr" | "set" | "unset"): what
+        # recovery is measured and checked on (a login or a logout is not a write of data)
+        self.write_acks: list[tuple[float, float, str]] = []
         self.sent_at = 0.0
         self.loss_windows: list[tuple[float, float]] = []  # (start, end) monotonic: losses allowed
         # the same, for these users' sessions only (the users of one failed cluster shard)
@@ -94,8 +97,11 @@ class Ledger:
         windows = self.loss_windows + [(a, b) for a, b, users in self.user_loss_windows if user in users]
         return bool(times) and all(any(a <= t <= b for a, b in windows) for t in times)
 
-    def acked(self, s: Tracked | None, at: float) -> None:
+    def acked(self, s: Tracked | None, at: float, kind: str | None = None) -> None:
+        """An acknowledged write; `kind` ("incr", "set", "unset") for a change of session data."""
         self.acks.append((self.sent_at, at))
+        if kind is not None:
+            self.write_acks.append((self.sent_at, at, kind))
         if s is not None:
             s.acked_writes += 1
             s.last_ack_at = at
@@ -106,6 +112,20 @@ class Ledger:
 
     def acks_sent_after(self, t: float) -> int:
         return sum(1 for sent, _ in self.acks if sent >= t)
+
+    def first_write_ack_after(self, t: float, before: float = float("inf")) -> float | None:
+        """Seconds from `t` to the first acknowledged data change sent at or after `t` and
+        answered before `before` (the next fault); None if there was none."""
+        later = [answered for sent, answered, _ in self.write_acks if sent >= t and answered < before]
+        return min(later) - t if later else None
+
+    def write_acks_sent_after(self, t: float) -> dict[str, int]:
+        """The acknowledged data changes sent at or after `t`, by kind."""
+        out: dict[str, int] = {}
+        for sent, _, kind in self.write_acks:
+            if sent >= t:
+                out[kind] = out.get(kind, 0) + 1
+        return out
 
     def live(self, user: str) -> list[Tracked]:
         return [s for s in self.sessions.values() if s.user == user and s.state is State.LIVE and not s.dead]
@@ -152,7 +172,7 @@ class Ledger:
         s.base = n if isinstance(n, int) else s.base
         s.unknown = 0
         s.keys = {k: {data.get(k, ABSENT)} for k in KEYS}
-        self.acked(s, at)
+        self.acked(s, at, kind=next(iter(pending)))
 
     def unknown(self, s: Tracked, change: dict[str, Any]) -> None:
         """A change whose answer was lost: widen what the session may hold."""

@@ -5,6 +5,10 @@ its own sessions with a bounded mix: increments, set/unset, reads, logouts, logo
 logins, plus probes of its revoked sessions (which must stay dead). Every answer goes through
 the ledger (ledger.py); every non-2xx answer must be a 401 for a session that is not live, or a
 503/507 with an error code.
+
+Recovery is checked too (`check_recovery`, from Scenario.check): after each fault ends, a data
+change (an increment, a set or an unset) sent after its end is acknowledged within
+`recovery_within` seconds, before the next fault; after the last one, increments and sets both.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ class Load:
         seed: int = 0,
         prefix: str = "ledger",
         data_bytes: int = 0,
+        recovery_within: float = 30.0,
     ) -> None:
         self.base_url = base_url
         self.ledger = ledger or Ledger()
@@ -52,6 +57,8 @@ class Load:
         self.phase = "before"
         self.fault_at: float | None = None
         self.recovered_at: float | None = None
+        self.faults: list[tuple[float, float | None]] = []  # (start, end) of each fault, monotonic
+        self.recovery_within = recovery_within  # seconds after a fault's end to acknowledge writes again
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.transport_errors = 0
@@ -72,11 +79,14 @@ class Load:
     def fault(self) -> None:
         self.phase = "fault"
         self.fault_at = time.monotonic()
+        self.faults.append((self.fault_at, None))
 
     def recovered(self) -> None:
         """The fault is over (store back, space freed, lock released, server restarted)."""
         self.phase = "after"
         self.recovered_at = time.monotonic()
+        start = self.faults.pop()[0] if self.faults and self.faults[-1][1] is None else self.recovered_at
+        self.faults.append((start, self.recovered_at))
 
     async def stop(self) -> None:
         self._stop.set()
@@ -89,17 +99,70 @@ class Load:
         while self.ledger.requests < target and time.monotonic() < deadline and not self._stop.is_set():  # noqa: ASYNC110 - polls a counter
             await asyncio.sleep(0.02)
 
-    async def wait_acks_after_recovery(self, n: int = 20, within: float = 30) -> None:
-        assert self.recovered_at is not None
+    async def wait_acks_after_recovery(self, n: int = 20, within: float | None = None) -> None:
+        """Until `n` data changes sent after the end of the fault are acknowledged, increments and
+        sets among them; fails the test if that takes longer than `within` (`recovery_within`)."""
+        assert self.recovered_at is not None, "load.recovered() marks the end of the fault first"
+        within = self.recovery_within if within is None else within
         deadline = time.monotonic() + within
-        while time.monotonic() < deadline and not self._stop.is_set():
-            if self.ledger.acks_sent_after(self.recovered_at) >= n:
+        while True:
+            after = self.ledger.write_acks_sent_after(self.recovered_at)
+            if sum(after.values()) >= n and after.get("incr") and after.get("set"):
                 return
+            if time.monotonic() >= deadline or self._stop.is_set():
+                break
             await asyncio.sleep(0.05)
+        raise AssertionError(
+            f"no recovery: {within:g} s after the fault ended, {sum(after.values())} of {n} writes "
+            f"sent since were acknowledged ({after}; increments and sets both needed); answers since "
+            f"the end: {self.ledger.statuses.get('after', {})}; {self.ledger.requests} requests in all"
+        )
+
+    def recovery_times(self) -> list[float | None]:
+        """For each fault: seconds from its end to the first data change sent after it and
+        acknowledged before the next fault began (None: none was)."""
+        times: list[float | None] = []
+        for i, (_, end) in enumerate(self.faults):
+            following = self.faults[i + 1][0] if i + 1 < len(self.faults) else float("inf")
+            times.append(None if end is None else self.ledger.first_write_ack_after(end, following))
+        return times
 
     @property
     def recovery_seconds(self) -> float | None:
-        return None if self.recovered_at is None else self.ledger.first_ack_after(self.recovered_at)
+        """The slowest recovery of the scenario's faults; None while one has not recovered."""
+        times = self.recovery_times()
+        return None if not times or None in times else max(t for t in times if t is not None)
+
+    def check_recovery(self) -> None:
+        """Recovery as a property of the scenario: every fault ended, and after each one the
+        server acknowledged a data change sent after its end within `recovery_within` seconds
+        (before the next fault); after the last one, increments and sets both. Fails with what
+        was seen otherwise."""
+        assert self.faults, "a ledger scenario marks its fault with load.fault() and load.recovered()"
+        problems = []
+        for i, ((_, end), took) in enumerate(zip(self.faults, self.recovery_times(), strict=True)):
+            which = f"fault {i + 1} of {len(self.faults)}"
+            if end is None:
+                problems.append(f"{which} never ended (no load.recovered() after load.fault())")
+            elif took is None:
+                problems.append(f"{which}: no write (increment, set, unset) sent after its end was acknowledged"
+                                + (" before the next fault" if i + 1 < len(self.faults) else ""))  # fmt: skip
+            elif took > self.recovery_within:
+                problems.append(f"{which}: the first write after its end was acknowledged after "
+                                f"{took:.1f} s (bound {self.recovery_within:g} s)")  # fmt: skip
+        end = self.faults[-1][1]
+        if end is not None:
+            after = self.ledger.write_acks_sent_after(end)
+            missing = [kind for kind in ("incr", "set") if not after.get(kind)]
+            if missing:
+                problems.append(
+                    f"after the last fault no {' and no '.join(missing)} was acknowledged ({after})"
+                )
+        assert not problems, (
+            "the server did not recover: "
+            + "; ".join(problems)
+            + (f"; answers after the faults: {self.ledger.statuses.get('after', {})}")
+        )
 
     # -- one request ---------------------------------------------------------------------------
     async def _send(

@@ -119,6 +119,11 @@ async def test_disk_full_answers_507_store_full_then_recovers(
     small_disk.free()
     load.recovered()
     await load.wait_acks_after_recovery(30)
+    # space freed: writes are acknowledged again (200 with their data), not refused any more
+    freed = load.ledger.write_acks_sent_after(load.recovered_at)
+    assert freed.get("incr", 0) > 0 and freed.get("set", 0) > 0, f"no write acknowledged once freed: {freed}"
+    after = load.ledger.statuses.get("after", {})
+    assert after.get(507, 0) == 0, f"507 for requests sent after the space was freed: {after}"
     await load.stop()
     await load.verify()
     assert integrity(db) == "ok"

@@ -1,9 +1,14 @@
-"""The ledger's own rules, fed by hand: each kind of violation is caught, and nothing else is."""
+"""The ledger's own rules, fed by hand: each kind of violation is caught, and nothing else is;
+and the load's recovery check (Load.check_recovery, run by Scenario.check) on made-up times."""
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
 from ledger import ABSENT, Ledger, State, Tracked
+from load import Load
 
 
 @pytest.fixture
@@ -143,3 +148,99 @@ def test_recovery_counts_only_requests_sent_after_the_fault(ledger: Ledger) -> N
     ledger.sent_at = 11.0
     incr_acked(ledger, s, 2, at=12.5)
     assert ledger.first_ack_after(10.0) == 2.5 and ledger.acks_sent_after(10.0) == 1
+
+
+def write_acked(ledger: Ledger, s: Tracked, change: dict[str, Any], sent: float, at: float) -> None:
+    """An acknowledged data change, sent at `sent` and answered at `at`."""
+    ledger.sent_at = sent
+    data: dict[str, Any] = {"n": s.base + (1 if "incr" in change else 0)}
+    if "set" in change:
+        k, v = change["set"]
+        data[k] = v
+    ledger.check_data(s, data, pending=change, at=at)
+
+
+def test_write_acks_count_data_changes_only_by_kind(ledger: Ledger) -> None:
+    ledger.sent_at = 11.0
+    s = session(ledger, at=11.5)  # a login after the fault: acknowledged, but not a data write
+    ledger.revoked([session(ledger, "u1", at=11.6)], 11.7, sure=True)  # nor a logout
+    assert ledger.first_write_ack_after(10.0) is None and ledger.write_acks_sent_after(10.0) == {}
+    write_acked(ledger, s, {"incr": 1}, sent=12.0, at=13.0)
+    write_acked(ledger, s, {"set": ("k0", 5)}, sent=14.0, at=14.5)
+    assert ledger.write_acks_sent_after(10.0) == {"incr": 1, "set": 1}
+    assert ledger.first_write_ack_after(10.0) == 3.0
+    assert ledger.first_write_ack_after(10.0, before=13.0) is None  # answered once the next fault began
+
+
+def load_with_faults(*faults: tuple[float, float | None], within: float = 30.0) -> Load:
+    load = Load("http://127.0.0.1:9", recovery_within=within)
+    load.faults = list(faults)
+    return load
+
+
+def test_recovery_is_checked_after_every_fault() -> None:
+    load = load_with_faults((10.0, 12.0), (20.0, 21.0))
+    s = session(load.ledger, at=1.0)
+    write_acked(load.ledger, s, {"incr": 1}, sent=12.5, at=13.0)
+    write_acked(load.ledger, s, {"incr": 1}, sent=21.0, at=22.0)
+    write_acked(load.ledger, s, {"set": ("k1", 3)}, sent=22.0, at=22.5)
+    load.check_recovery()
+    assert load.recovery_times() == [1.0, 1.0] and load.recovery_seconds == 1.0
+
+
+def test_a_fault_without_an_acknowledged_write_after_it_fails_the_scenario() -> None:
+    load = load_with_faults((10.0, 12.0), (20.0, 21.0))
+    s = session(load.ledger, at=1.0)
+    write_acked(load.ledger, s, {"incr": 1}, sent=19.0, at=20.5)  # answered after the next fault began
+    write_acked(load.ledger, s, {"incr": 1}, sent=21.0, at=22.0)
+    write_acked(load.ledger, s, {"set": ("k1", 3)}, sent=22.0, at=22.5)
+    with pytest.raises(AssertionError, match="did not recover: fault 1 of 2: no write"):
+        load.check_recovery()
+    assert load.recovery_seconds is None
+
+
+def test_a_recovery_slower_than_the_bound_fails_the_scenario() -> None:
+    load = load_with_faults((10.0, 12.0), within=5.0)
+    s = session(load.ledger, at=1.0)
+    write_acked(load.ledger, s, {"incr": 1}, sent=12.0, at=18.0)
+    write_acked(load.ledger, s, {"set": ("k0", 1)}, sent=18.0, at=18.1)
+    with pytest.raises(AssertionError, match=r"after 6\.0 s \(bound 5 s\)"):
+        load.check_recovery()
+
+
+def test_after_the_last_fault_increments_and_sets_are_both_acknowledged() -> None:
+    load = load_with_faults((10.0, 12.0))
+    s = session(load.ledger, at=1.0)
+    write_acked(load.ledger, s, {"incr": 1}, sent=12.0, at=12.5)
+    write_acked(load.ledger, s, {"unset": "k0"}, sent=13.0, at=13.5)
+    with pytest.raises(AssertionError, match="no set was acknowledged"):
+        load.check_recovery()
+
+
+def test_a_fault_never_ended_or_never_marked_fails_the_scenario() -> None:
+    with pytest.raises(AssertionError, match="fault 1 of 1 never ended"):
+        load_with_faults((10.0, None)).check_recovery()
+    with pytest.raises(AssertionError, match="marks its fault"):
+        load_with_faults().check_recovery()
+
+
+def test_fault_and_recovered_mark_the_windows() -> None:
+    load = Load("http://127.0.0.1:9")
+    load.fault()
+    load.recovered()
+    load.fault()
+    assert [end is not None for _, end in load.faults] == [True, False]
+    load.recovered()
+    (a, b), (c, d) = load.faults
+    assert a <= b <= c <= d and load.recovered_at == d and load.phase == "after"
+
+
+@pytest.mark.anyio
+async def test_waiting_for_acks_after_recovery_fails_when_none_come() -> None:
+    load = Load("http://127.0.0.1:9")
+    load.fault()
+    load.recovered()
+    s = session(load.ledger, at=1.0)
+    write_acked(load.ledger, s, {"incr": 1}, sent=load.recovered_at or 0.0, at=time.monotonic())
+    with pytest.raises(AssertionError, match=r"no recovery: 0\.2 s after the fault ended, 1 of 20 writes"):
+        await load.wait_acks_after_recovery(20, within=0.2)

@@ -49,8 +49,8 @@ def test_disabled_in_the_database_ends_every_session_at_its_next_request(
     base = server.url
     r = httpx.post(f"{base}/v1/accounts", json={"username": "mallory", "password": PASSWORD})
     assert r.status_code == 201, r.text
-    data_token, patch_token, introspected, listing = (_login(base, "mallory") for _ in range(4))
-    for token in (data_token, patch_token, introspected, listing):
+    data_token, patch_token, introspected, listing, idle = (_login(base, "mallory") for _ in range(5))
+    for token in (data_token, patch_token, introspected, listing, idle):
         assert httpx.get(f"{base}/v1/session/data", headers=_bearer(token)).status_code == 200
 
     _set_disabled(accounts_db, "mallory", True)
@@ -73,12 +73,16 @@ def test_disabled_in_the_database_ends_every_session_at_its_next_request(
     assert r.status_code == 401
 
     # the accounts database stays the truth: enabled there again, the user logs in again, and
-    # the old sessions stay dead
+    # the old sessions stay dead, `idle` too: it made no request while the user was disabled, so
+    # only the first request of another session can have ended it (not a check of its own)
     _set_disabled(accounts_db, "mallory", False)
     fresh = _login(base, "mallory")
     assert httpx.get(f"{base}/v1/session/data", headers=_bearer(fresh)).status_code == 200
     r = httpx.get(f"{base}/v1/session/data", headers=_bearer(data_token))
     assert r.status_code == 401
+    r = httpx.get(f"{base}/v1/session/data", headers=_bearer(idle))
+    assert r.status_code == 401, f"a session with no request while disabled survived it: {r.text}"
+    assert r.json()["error"]["code"] == "session_revoked"
 
 
 def test_introspection_of_a_disabled_users_token_is_inactive_on_its_first_request(
