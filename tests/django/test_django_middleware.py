@@ -1,4 +1,4 @@
-"""The header transport for mini programs and the cookie transport for browsers (DESIGN §5)."""
+"""The header transport for mini programs and the cookie transport for browsers (docs/http-api.md#transports)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Helpers for the HTTP service tests: an app on a per-test SQLite file with a fake clock, and the
-two kinds of client the service knows (DESIGN §5).
+two kinds of client the service knows (docs/http-api.md#transports).
 
 - `BrowserClient`: a cookie jar, and `Origin: http://testserver` on every write, as a browser
   sends it; it never sees a token (the cookie is HttpOnly and the body has none).

@@ -1,7 +1,7 @@
 """The service as a real process: kill -9 under load (F5), SIGTERM (F9), a Redis outage (F2, F3).
 
 Each test runs `huihua serve` in a subprocess on a free loopback port and drives it over real
-HTTP, keeping a ledger of what the server acknowledged (security.md §6a): after the fault, every
+HTTP, keeping a ledger of what the server acknowledged (docs/security-checklist.md#acknowledged-means-kept): after the fault, every
 acknowledged login must still be valid and every acknowledged logout still revoked.
 """
 

@@ -1,4 +1,4 @@
-"""Every route of DESIGN §5 (but WeChat's), over both transports (ids `browser` and `header`)."""
+"""Every route of docs/http-api.md (but WeChat's), over both transports (ids `browser` and `header`)."""
 
 from __future__ import annotations
 

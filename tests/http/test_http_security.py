@@ -1,4 +1,4 @@
-"""reference/security.md §5d as tests: the C, S, B and F items that live in the HTTP service.
+"""docs/security-checklist.md as tests: the C, S, B and F items that live in the HTTP service.
 
 Covered elsewhere: C6 (test_http_routes.py::test_logout), C9 and S15 (::test_change_password),
 C10 (::test_admin_disable_user_kills_all_sessions, ::test_admin_sessions_and_revocation),
@@ -206,7 +206,7 @@ async def test_c15_handler_error(app: FastAPI, new_client: NewClient) -> None:
       `manager.update` call with every change.
     - a session created or rotated during the failed request is never handed out: the 500 is
       answered outside the session middleware, so it carries no Set-Cookie / X-Session-Token;
-      such a session is an orphan that nobody holds and that expires (security.md F10).
+      such a session is an orphan that nobody holds and that expires (docs/security-checklist.md F10).
     - the client's current cookie is not cleared by the error.
     """
     from fastapi import Depends

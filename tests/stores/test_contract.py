@@ -1,6 +1,6 @@
 """The store contract: one suite, every store (memory, sqlite, redis, postgres) x (sync, async).
 
-Item numbers (C1, E7, K3 ...) are reference/security.md §5d. Tests drive stores through the
+Item numbers (C1, E7, K3 ...) are docs/security-checklist.md's. Tests drive stores through the
 session manager with a fake clock, and look at what is stored through `h.backend` where they must.
 """
 

@@ -1,4 +1,4 @@
-"""huihua.wechat.crypto against WeChat's official vector and examples (reference/wechat.md §3-4)."""
+"""huihua.wechat.crypto against WeChat's official vector and examples (docs/wechat.md#crypto)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The emulator, item by item against the fidelity checklist of reference/wechat.md §9.
+"""The emulator, item by item against what docs/wechat.md#the-emulator says it reproduces.
 
 Every call goes over HTTP (in-process), and checks the raw answer: status, body and headers.
 """

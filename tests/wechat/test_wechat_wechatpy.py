@@ -1,6 +1,6 @@
 """wechatpy 1.8.18, unchanged but for its base URLs, against the emulator over real HTTP.
 
-How to point it elsewhere is wechat.md §7: `wxa.API_BASE_URL` per instance, and a subclass whose
+How to point it elsewhere is in docs/wechat.md#the-emulator: `wxa.API_BASE_URL` per instance, and a subclass whose
 `fetch_access_token` uses the emulator (wechatpy hardcodes the token URL). That subclass is this
 test's configuration, not a patch of wechatpy.
 """

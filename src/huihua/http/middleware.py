@@ -1,7 +1,7 @@
 """Pure-ASGI session middleware: picks the transport, guards cookie writes against CSRF, and
 writes cookies or token headers only when the response starts (Starlette's session idea).
 
-Transport rule (DESIGN §5): `Authorization: Bearer` or `X-Session-Transport: header` makes a
+Transport rule (docs/http-api.md#transports): `Authorization: Bearer` or `X-Session-Transport: header` makes a
 header client, and then cookies are ignored entirely; every other request is a browser client,
 whose token is read only from the cookie named for its scheme (`__Host-sid` on HTTPS, `sid` on
 plain HTTP). Tokens in query strings are never read. When a request carries the session cookie

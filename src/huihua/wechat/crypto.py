@@ -1,4 +1,4 @@
-"""WeChat open data: decrypt encryptedData, verify rawData, sign login state (wechat.md §3-4).
+"""WeChat open data: decrypt encryptedData, verify rawData, sign login state (docs/wechat.md#crypto).
 
 Decryption is AES-128-CBC keyed by the 16 bytes the session_key encodes, with strict PKCS#7 on
 16-byte blocks (WeChat's demos and wechatpy strip padding without checking it, so a wrong key can
@@ -151,7 +151,7 @@ def verify_raw_signature(raw_data: str, session_key: str, signature: str) -> Non
 def login_signature(session_key: str, body: bytes | str = b"") -> str:
     """hmac_sha256 over `body` (empty for GET), keyed by the base64 TEXT of the session_key.
 
-    This is the `signature` of checkSessionKey and resetUserSessionKey (wechat.md §3 [verified]).
+    This is the `signature` of checkSessionKey and resetUserSessionKey (docs/wechat.md#crypto).
     """
     message = body.encode("utf-8") if isinstance(body, str) else body
     return hmac.new(session_key.encode("utf-8"), message, hashlib.sha256).hexdigest()

@@ -1,10 +1,11 @@
 """Session middleware for browsers and mini programs: it replaces Django's SessionMiddleware.
 
 A request is a *header client* when it sends `Authorization: Bearer <token>` or
-`X-Session-Transport: header` (DESIGN §5). Its session comes from the header only (cookies are
-not read); a new or rotated token goes back in `X-Session-Token` (an empty one when the session
-ended), and the response never sets a cookie. Header clients are exempt from CSRF: a cross-site
-page cannot add those headers without a CORS preflight, and no cookie authenticates them.
+`X-Session-Transport: header` (docs/http-api.md#transports). Its session comes from the header
+only (cookies are not read); a new or rotated token goes back in `X-Session-Token` (an empty
+one when the session ended), and the response never sets a cookie. Header clients are exempt
+from CSRF: a cross-site page cannot add those headers without a CORS preflight, and no cookie
+authenticates them.
 
 Every other request is a browser: the token travels in Django's session cookie with Django's
 settings, and CsrfViewMiddleware keeps guarding cookie-authenticated writes.

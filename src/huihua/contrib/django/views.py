@@ -1,6 +1,6 @@
 """JSON views: WeChat login and bind, logout, who am I, and "my sessions" (list, revoke).
 
-Answers follow DESIGN §5: JSON, errors as `{"error": {"code", "message"}}`, and header clients
+Answers follow docs/http-api.md: JSON, errors as `{"error": {"code", "message"}}`, and header clients
 get their new token in the `token` field (the middleware adds `X-Session-Token`).
 """
 

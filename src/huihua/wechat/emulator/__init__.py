@@ -3,7 +3,7 @@
     huihua emulator --port 8601 --app wxAPPID:SECRET      (the lead's CLI calls `run`)
     app = create_app({"wxother": "its-secret"}, clock=FakeClock())   (an ASGI app, in-process)
 
-WeChat's endpoints, with their quirks (reference/wechat.md §9): `/sns/jscode2session`,
+WeChat's endpoints, with their quirks (docs/wechat.md#the-emulator): `/sns/jscode2session`,
 `/cgi-bin/token`, `/cgi-bin/stable_token`, `/wxa/checksession`, `/wxa/resetusersessionkey`,
 `/wxa/business/getuserphonenumber`, `/wxa/getpaidunionid`. Errors are HTTP 200 with
 `{"errcode": N, "errmsg": "…, rid: …"}`. The registered app is appid `wx1234567890abcdef`, secret

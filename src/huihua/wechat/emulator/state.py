@@ -2,7 +2,7 @@
 
 No HTTP here: each API method takes the request's parameters and returns WeChat's answer, or
 raises `Failure(errcode, errmsg)`; `app.py` turns both into HTTP 200 bodies. The rules follow
-reference/wechat.md §1-3 and its fidelity checklist (§9).
+docs/wechat.md (its endpoints, and what the emulator reproduces).
 """
 
 from __future__ import annotations
@@ -280,7 +280,7 @@ class Emulator:
                 day = (now + DAY_OFFSET) // 86400
                 forced = [t for t in self.forced.get(appid, []) if (t + DAY_OFFSET) // 86400 == day]
                 self.forced[appid] = forced
-                # Over 20 a day or within 30 s of the last: "no refresh happens" (wechat.md §2).
+                # Over 20 a day or within 30 s of the last: "no refresh happens" (docs/wechat.md#endpoints).
                 if len(forced) < FORCE_PER_DAY and (not forced or now - forced[-1] >= FORCE_INTERVAL):
                     forced.append(now)
                     current.dead_at = now  # force_refresh invalidates the old token at once
