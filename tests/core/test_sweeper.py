@@ -300,3 +300,21 @@ async def test_the_async_holder_stops_purging_when_its_lease_runs_out_between_ba
     finally:
         await stalling.store.close()
         other_store.close()
+
+
+def test_each_round_is_reported_with_its_lease_outcome(shared_url: str, clock: FakeClock) -> None:
+    """What /metrics counts (huihua_sweeper_rounds_total, huihua_swept_sessions_total)."""
+    first = SessionManager(store_from_url(shared_url), clock=clock, events=())
+    second = SessionManager(store_from_url(shared_url), clock=clock, events=())
+    rounds: list[tuple[str, str, int]] = []
+    a = Sweeper(first, interval=60, pause=0, report=lambda outcome, n: rounds.append(("a", outcome, n)))
+    b = Sweeper(second, interval=60, pause=0, report=lambda outcome, n: rounds.append(("b", outcome, n)))
+    try:
+        _expired(shared_url, clock, 5)
+        assert a.sweep_once() == 5
+        assert b.sweep_once() == 0
+        assert a.sweep_once() == 0
+        assert rounds == [("a", "held", 5), ("b", "waited", 0), ("a", "held", 0)]
+    finally:
+        first.store.close()
+        second.store.close()

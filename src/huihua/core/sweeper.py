@@ -22,6 +22,7 @@ import asyncio
 import logging
 import secrets
 import threading
+from collections.abc import Callable
 
 from .async_manager import AsyncSessionManager
 from .errors import StoreUnavailable
@@ -29,6 +30,12 @@ from .manager import SessionManager
 
 logger = logging.getLogger("huihua.sweeper")
 LOCK_KEY = "huihua:sweeper"
+Report = Callable[[str, int], None]
+"""Told after every round: ("held", sessions purged), ("waited", 0) or ("failed", 0)."""
+
+
+def _ignore(outcome: str, purged: int) -> None:
+    pass
 
 
 class _Lease:
@@ -48,12 +55,19 @@ class Sweeper:
     """The synchronous sweeper: a daemon thread (Django, scripts)."""
 
     def __init__(
-        self, manager: SessionManager, *, interval: float = 60.0, batch_size: int = 1000, pause: float = 0.01
+        self,
+        manager: SessionManager,
+        *,
+        interval: float = 60.0,
+        batch_size: int = 1000,
+        pause: float = 0.01,
+        report: Report = _ignore,
     ) -> None:
         self.manager = manager
         self.interval = interval
         self.batch_size = batch_size
         self.pause = pause
+        self.report = report
         self._lease = _Lease(interval)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -85,6 +99,7 @@ class Sweeper:
         """One round: purge everything expired if this process holds the lease, batch by batch
         while it still does."""
         if not self.claim():
+            self.report("waited", 0)
             return 0
         total = 0
         while not self._stop.is_set() and self.holds():
@@ -93,6 +108,7 @@ class Sweeper:
             if removed < self.batch_size:
                 break
             self._stop.wait(self.pause)
+        self.report("held", total)
         return total
 
     def start(self) -> None:
@@ -102,6 +118,7 @@ class Sweeper:
                     self.sweep_once()
                 except StoreUnavailable as exc:
                     logger.warning("sweep skipped: %s", exc)
+                    self.report("failed", 0)
 
         self._thread = threading.Thread(target=loop, name="huihua-sweeper", daemon=True)
         self._thread.start()
@@ -122,11 +139,13 @@ class AsyncSweeper:
         interval: float = 60.0,
         batch_size: int = 1000,
         pause: float = 0.01,
+        report: Report = _ignore,
     ) -> None:
         self.manager = manager
         self.interval = interval
         self.batch_size = batch_size
         self.pause = pause
+        self.report = report
         self._lease = _Lease(interval)
         self._task: asyncio.Task[None] | None = None
 
@@ -152,6 +171,7 @@ class AsyncSweeper:
 
     async def sweep_once(self) -> int:
         if not await self.claim():
+            self.report("waited", 0)
             return 0
         total = 0
         while self.holds():
@@ -160,6 +180,7 @@ class AsyncSweeper:
             if removed < self.batch_size:
                 break
             await asyncio.sleep(self.pause)  # let requests in between batches
+        self.report("held", total)
         return total
 
     def start(self) -> None:
@@ -170,6 +191,7 @@ class AsyncSweeper:
                     await self.sweep_once()
                 except StoreUnavailable as exc:
                     logger.warning("sweep skipped: %s", exc)
+                    self.report("failed", 0)
 
         self._task = asyncio.get_running_loop().create_task(loop(), name="huihua-sweeper")
 
