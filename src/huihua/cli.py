@@ -13,7 +13,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, cast
 
 import click
 from rich.console import Console
@@ -149,7 +149,7 @@ def _announce(settings: Settings, text: str, message: str, **fields: Any) -> Non
 def _is_redis(url: str) -> bool:
     from urllib.parse import urlsplit
 
-    return urlsplit(url).scheme in ("redis", "rediss", "unix")
+    return urlsplit(url).scheme in ("redis", "rediss", "unix", "redis+cluster", "redis+sentinel")
 
 
 def _warn_if_evicting(settings: Settings) -> None:
@@ -158,14 +158,18 @@ def _warn_if_evicting(settings: Settings) -> None:
     if not _is_redis(url):
         return
     from .core.errors import HuihuaError
+    from .stores import store_from_url
     from .stores.redis import RedisStore, check_eviction, driver_errors
 
-    store = RedisStore.from_url(url)
     try:
-        with driver_errors():
-            good, message = check_eviction(store.client)
+        store = cast(RedisStore, store_from_url(url))  # a cluster's client reads its slot map now
     except HuihuaError:
         return  # unreachable: the first request says so with a 503
+    try:
+        with driver_errors():
+            good, message = check_eviction(store)
+    except HuihuaError:
+        return
     finally:
         store.close()
     if good is not True:
@@ -345,7 +349,7 @@ def doctor() -> None:
             from .stores.redis import check_eviction, driver_errors
 
             with driver_errors():
-                good, message = check_eviction(store.client)
+                good, message = check_eviction(store)
             report(good is True, message, "set maxmemory-policy noeviction", optional=good is None)
     except (HuihuaError, ValueError, ImportError) as exc:
         report(

@@ -13,6 +13,7 @@ from __future__ import annotations
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -23,6 +24,7 @@ from servicekit import PASSWORD, SERVICE_KEY, ServeProcess, free_port, wait_for_
 
 from huihua.cli import main
 from huihua.stores.redis import RedisBase
+from redis_servers import Cluster, SentinelGroup, Server
 
 pytestmark = pytest.mark.slow
 
@@ -198,3 +200,106 @@ def test_serve_warns_at_start_on_an_evicting_redis(
     assert "warning: Redis maxmemory-policy is volatile-lru" in warned.log()
     assert "maxmemory-policy noeviction" in warned.log()
     assert "maxmemory-policy" not in quiet.log()
+
+
+DOCTOR_ENV = {"HUIHUA_SERVICE_KEY": "", "HUIHUA_WECHAT_APPID": "", "HUIHUA_WECHAT_SECRET": "", "HUIHUA_CONFIG": "",
+              "COLUMNS": "400", "NO_COLOR": "1", "TERM": "dumb"}  # fmt: skip
+
+
+def policy_line(output: str) -> str:
+    """The doctor's (or serve's) line about maxmemory-policy; the store URL above names every port."""
+    lines = [line for line in output.splitlines() if "maxmemory-policy is" in line or "could not be" in line]
+    assert len(lines) == 1, output
+    return lines[0]
+
+
+@contextmanager
+def policies(servers: list[Server]) -> Iterator[Callable[[Server, str], None]]:
+    """Set `maxmemory-policy` on single servers of a shared topology; every one is put back after."""
+    before = {s.port: s.client().config_get("maxmemory-policy")["maxmemory-policy"] for s in servers}
+    assert set(before.values()) == {"noeviction"}
+
+    def set_policy(server: Server, policy: str) -> None:
+        assert server.client().config_set("maxmemory-policy", policy)
+
+    try:
+        yield set_policy
+    finally:
+        for s in servers:
+            if s.alive:
+                s.client().config_set("maxmemory-policy", before[s.port])
+
+
+def test_doctor_and_serve_read_every_node_of_a_redis_cluster(
+    redis_cluster: Cluster, redis_cluster_url: str, serve: Callable[..., ServeProcess], tmp_path: Path
+) -> None:
+    """CONFIG GET on a cluster client goes to one node: a master that evicts must be found
+    wherever it is, and a replica too (a failover makes it a master, policy and all)."""
+    env = DOCTOR_ENV | {"HUIHUA_STORE": redis_cluster_url, "HUIHUA_DATABASE": f"sqlite:///{tmp_path}/a.db"}
+    masters = redis_cluster.masters()
+    replicas = [s for s in redis_cluster.servers if s.alive and s not in masters]
+    assert len(masters) == 3 and len(replicas) == 3
+    with policies(redis_cluster.servers) as set_policy:
+        result = CliRunner(env=env).invoke(main, ["doctor"])
+        assert result.exit_code == 0, result.stderr
+        line = policy_line(result.stderr)
+        assert line.startswith("✓ Redis maxmemory-policy is noeviction on ")
+        for s in redis_cluster.servers:
+            assert f"127.0.0.1:{s.port} (" in line, line
+
+        for master in masters:  # each master in turn: none is missed
+            set_policy(master, "allkeys-lru")
+            result = CliRunner(env=env).invoke(main, ["doctor"])
+            assert result.exit_code == 1, result.stderr
+            line = policy_line(result.stderr)
+            named = f"✗ Redis maxmemory-policy is allkeys-lru on 127.0.0.1:{master.port} (master): "
+            assert line.startswith(named), line  # that master, and no other node
+            assert line.endswith("set `maxmemory-policy noeviction` (and watch memory)")  # the advice
+            set_policy(master, "noeviction")
+
+        set_policy(replicas[0], "volatile-lru")
+        set_policy(masters[2], "allkeys-lfu")
+        result = CliRunner(env=env).invoke(main, ["doctor"])
+        assert result.exit_code == 1, result.stderr
+        line = policy_line(result.stderr)
+        assert f"allkeys-lfu on 127.0.0.1:{masters[2].port} (master)" in line
+        assert f"volatile-lru on 127.0.0.1:{replicas[0].port} (replica)" in line
+        assert line.count(" on 127.0.0.1:") == 2, line
+
+        warned = serve(HUIHUA_STORE=redis_cluster_url, HUIHUA_DATABASE=f"sqlite:///{tmp_path}/b.db")
+        line = policy_line(warned.log())
+        assert line.startswith("warning: Redis maxmemory-policy is ")
+        assert f"allkeys-lfu on 127.0.0.1:{masters[2].port} (master)" in line
+    result = CliRunner(env=env).invoke(main, ["doctor"])
+    assert result.exit_code == 0, result.stderr  # every node put back
+
+
+def test_doctor_reads_the_sentinel_master_and_its_replica(
+    redis_sentinel: SentinelGroup, redis_sentinel_url: str, tmp_path: Path
+) -> None:
+    env = DOCTOR_ENV | {"HUIHUA_STORE": redis_sentinel_url, "HUIHUA_DATABASE": f"sqlite:///{tmp_path}/a.db"}
+    master = redis_sentinel.current_master()
+    replica = next(s for s in (redis_sentinel.master, redis_sentinel.replica) if s is not master)
+    with policies([master, replica]) as set_policy:
+        result = CliRunner(env=env).invoke(main, ["doctor"])
+        assert result.exit_code == 0, result.stderr
+        line = policy_line(result.stderr)
+        assert line == (
+            f"✓ Redis maxmemory-policy is noeviction on 127.0.0.1:{master.port} (master),"
+            f" 127.0.0.1:{replica.port} (replica)"
+        )
+        set_policy(master, "allkeys-lru")
+        result = CliRunner(env=env).invoke(main, ["doctor"])
+        assert result.exit_code == 1, result.stderr
+        line = policy_line(result.stderr)
+        assert line.startswith(
+            f"✗ Redis maxmemory-policy is allkeys-lru on 127.0.0.1:{master.port} (master): "
+        )
+        set_policy(master, "noeviction")
+        set_policy(replica, "volatile-ttl")
+        result = CliRunner(env=env).invoke(main, ["doctor"])
+        assert result.exit_code == 1, result.stderr
+        line = policy_line(result.stderr)
+        assert line.startswith(
+            f"✗ Redis maxmemory-policy is volatile-ttl on 127.0.0.1:{replica.port} (replica): "
+        )

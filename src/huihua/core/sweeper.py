@@ -1,9 +1,19 @@
 """Cleanup without cron: a background sweep of expired sessions, run by one process at a time.
 
-Every process runs a sweeper; each round they race for a lock in the store's key-value space
-(`kv_set(only_if_absent=True)` with a TTL), and only the holder purges, in short batches with a
-pause between them so concurrent requests never wait behind a long delete. Stores with native
-TTLs (Redis) drop expired keys themselves; the sweep then finds little to do.
+Every process runs a sweeper; each round they race for a lease in the store's key-value space,
+and only the holder purges, in short batches with a pause between them so concurrent requests
+never wait behind a long delete. Stores with native TTLs (Redis) drop expired keys themselves;
+the sweep then finds little to do.
+
+The lease uses only two atomic store operations, so at no moment do two processes hold it:
+
+- taking it is `kv_set(only_if_absent=True)` with a TTL of two intervals;
+- the holder never extends its lease in place (a read, then a write, could overwrite a lease
+  that ran out meanwhile and was taken by another process). It gives its own lease back,
+  `kv_delete(if_value=owner)`, and races for a new one like everyone else. If its lease ran out
+  and another process took it, the delete finds another owner and the race is lost.
+- a process holds the lease from its clock reading taken before the `kv_set` until a TTL later,
+  never longer, and stops purging between two batches once that time has passed.
 """
 
 from __future__ import annotations
@@ -12,6 +22,7 @@ import asyncio
 import logging
 import secrets
 import threading
+from collections.abc import Callable
 
 from .async_manager import AsyncSessionManager
 from .errors import StoreUnavailable
@@ -19,45 +30,85 @@ from .manager import SessionManager
 
 logger = logging.getLogger("huihua.sweeper")
 LOCK_KEY = "huihua:sweeper"
+Report = Callable[[str, int], None]
+"""Told after every round: ("held", sessions purged), ("waited", 0) or ("failed", 0)."""
+
+
+def _ignore(outcome: str, purged: int) -> None:
+    pass
 
 
 class _Lease:
+    """One process's side of the lease."""
+
     def __init__(self, interval: float) -> None:
         self.owner = secrets.token_hex(8)
         self.ttl = interval * 2
+        self.deadline = 0.0  # this process holds the lease while the clock reads less than this
+        self.maybe_ours = False  # a kv_set of ours may have written the key: give it back first
+
+    def holds(self, now: float) -> bool:
+        return now < self.deadline
 
 
 class Sweeper:
     """The synchronous sweeper: a daemon thread (Django, scripts)."""
 
     def __init__(
-        self, manager: SessionManager, *, interval: float = 60.0, batch_size: int = 1000, pause: float = 0.01
+        self,
+        manager: SessionManager,
+        *,
+        interval: float = 60.0,
+        batch_size: int = 1000,
+        pause: float = 0.01,
+        report: Report = _ignore,
     ) -> None:
         self.manager = manager
         self.interval = interval
         self.batch_size = batch_size
         self.pause = pause
+        self.report = report
         self._lease = _Lease(interval)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def owner(self) -> str:
+        """This sweeper's value in the lease key."""
+        return self._lease.owner
+
+    def holds(self) -> bool:
+        """Whether this sweeper holds the lease now."""
+        return self._lease.holds(self.manager.clock.now())
+
     def claim(self) -> bool:
-        store, now = self.manager.store, self.manager.clock.now()
-        if store.kv_get(LOCK_KEY, now=now) == self._lease.owner:
-            return store.kv_set(LOCK_KEY, self._lease.owner, now=now, ttl=self._lease.ttl)
-        return store.kv_set(LOCK_KEY, self._lease.owner, now=now, ttl=self._lease.ttl, only_if_absent=True)
+        """Give back the lease if it is ours, then race for it (see the module's docstring)."""
+        store, lease, now = self.manager.store, self._lease, self.manager.clock.now()
+        lease.deadline = 0.0
+        if lease.maybe_ours:
+            store.kv_delete(LOCK_KEY, if_value=lease.owner)
+            lease.maybe_ours = False
+        lease.maybe_ours = True  # from here until the answer, the key may be ours
+        won = store.kv_set(LOCK_KEY, lease.owner, now=now, ttl=lease.ttl, only_if_absent=True)
+        lease.maybe_ours = won
+        if won:
+            lease.deadline = now + lease.ttl
+        return won
 
     def sweep_once(self) -> int:
-        """One round: purge everything expired if this process holds the lock."""
+        """One round: purge everything expired if this process holds the lease, batch by batch
+        while it still does."""
         if not self.claim():
+            self.report("waited", 0)
             return 0
         total = 0
-        while not self._stop.is_set():
+        while not self._stop.is_set() and self.holds():
             removed = self.manager.purge(batch_size=self.batch_size, max_batches=1)
             total += removed
             if removed < self.batch_size:
                 break
             self._stop.wait(self.pause)
+        self.report("held", total)
         return total
 
     def start(self) -> None:
@@ -67,12 +118,14 @@ class Sweeper:
                     self.sweep_once()
                 except StoreUnavailable as exc:
                     logger.warning("sweep skipped: %s", exc)
+                    self.report("failed", 0)
 
         self._thread = threading.Thread(target=loop, name="huihua-sweeper", daemon=True)
         self._thread.start()
 
     def stop(self) -> None:
         self._stop.set()
+        self._lease.deadline = 0.0
         self.manager.store.kv_delete(LOCK_KEY, if_value=self._lease.owner)
 
 
@@ -86,32 +139,49 @@ class AsyncSweeper:
         interval: float = 60.0,
         batch_size: int = 1000,
         pause: float = 0.01,
+        report: Report = _ignore,
     ) -> None:
         self.manager = manager
         self.interval = interval
         self.batch_size = batch_size
         self.pause = pause
+        self.report = report
         self._lease = _Lease(interval)
         self._task: asyncio.Task[None] | None = None
 
+    @property
+    def owner(self) -> str:
+        return self._lease.owner
+
+    def holds(self) -> bool:
+        return self._lease.holds(self.manager.clock.now())
+
     async def claim(self) -> bool:
-        store, now = self.manager.store, self.manager.clock.now()
-        if await store.kv_get(LOCK_KEY, now=now) == self._lease.owner:
-            return await store.kv_set(LOCK_KEY, self._lease.owner, now=now, ttl=self._lease.ttl)
-        return await store.kv_set(
-            LOCK_KEY, self._lease.owner, now=now, ttl=self._lease.ttl, only_if_absent=True
-        )
+        store, lease, now = self.manager.store, self._lease, self.manager.clock.now()
+        lease.deadline = 0.0
+        if lease.maybe_ours:
+            await store.kv_delete(LOCK_KEY, if_value=lease.owner)
+            lease.maybe_ours = False
+        lease.maybe_ours = True
+        won = await store.kv_set(LOCK_KEY, lease.owner, now=now, ttl=lease.ttl, only_if_absent=True)
+        lease.maybe_ours = won
+        if won:
+            lease.deadline = now + lease.ttl
+        return won
 
     async def sweep_once(self) -> int:
         if not await self.claim():
+            self.report("waited", 0)
             return 0
         total = 0
-        while True:
+        while self.holds():
             removed = await self.manager.purge(batch_size=self.batch_size, max_batches=1)
             total += removed
             if removed < self.batch_size:
-                return total
+                break
             await asyncio.sleep(self.pause)  # let requests in between batches
+        self.report("held", total)
+        return total
 
     def start(self) -> None:
         async def loop() -> None:
@@ -121,6 +191,7 @@ class AsyncSweeper:
                     await self.sweep_once()
                 except StoreUnavailable as exc:
                     logger.warning("sweep skipped: %s", exc)
+                    self.report("failed", 0)
 
         self._task = asyncio.get_running_loop().create_task(loop(), name="huihua-sweeper")
 
@@ -131,6 +202,7 @@ class AsyncSweeper:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        self._lease.deadline = 0.0
         try:
             await self.manager.store.kv_delete(LOCK_KEY, if_value=self._lease.owner)
         except StoreUnavailable:

@@ -81,7 +81,11 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        background = AsyncSweeper(manager, interval=settings.sweep_interval) if sweeper else None
+        background = (
+            AsyncSweeper(manager, interval=settings.sweep_interval, report=metrics.on_sweep)
+            if sweeper
+            else None
+        )
         if background is not None:
             background.start()
         try:

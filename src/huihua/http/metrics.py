@@ -42,10 +42,29 @@ class Metrics:
             registry=r,
             buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 1.0),
         )
+        self.sweeps = Counter(
+            "huihua_sweeper_rounds",
+            "Sweeper rounds by lease outcome: held, waited, failed",
+            ["lease"],
+            registry=r,
+        )
+        self.swept = Counter("huihua_swept_sessions", "Expired sessions the sweeper purged", registry=r)
+        # 1 while this process holds the sweeper lease (as of its last round); summed over workers
+        self.lease = Gauge(
+            "huihua_sweeper_lease_held",
+            "Whether this process holds the sweeper lease",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self._active_at = 0.0
 
     def on_event(self, event: SessionEvent) -> None:
         self.events.labels(event.kind).inc()
+
+    def on_sweep(self, outcome: str, purged: int) -> None:
+        self.sweeps.labels(outcome).inc()
+        self.swept.inc(purged)
+        self.lease.set(1 if outcome == "held" else 0)
 
     async def render(self, count_sessions: Callable[[], Awaitable[int]]) -> bytes:
         if time.monotonic() - self._active_at > 5.0:  # counting is a scan; not on every scrape

@@ -31,7 +31,7 @@ async twin execute (httpx's auth_flow idea); driver errors become `StoreUnavaila
 from __future__ import annotations
 
 import logging
-from collections.abc import Generator, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, TypeAlias, TypeVar
@@ -578,6 +578,16 @@ class RedisStore(RedisBase, FlowStore):
                 result: T = done.value
                 return result
 
+    TOPOLOGY = False  # one server (a cluster or a sentinel group: several, named)
+
+    def policy_nodes(self) -> list[tuple[str, Callable[[], Mapping[Any, Any]]]]:
+        """The servers whose `maxmemory-policy` matters, each named, with how to read it."""
+        return [("", self._policy)]
+
+    def _policy(self) -> Mapping[Any, Any]:
+        reply: Mapping[Any, Any] = self.client.config_get("maxmemory-policy")  # type: ignore[assignment]  # sync client
+        return reply
+
     def close(self) -> None:
         self.client.close()
         self.client.connection_pool.disconnect()
@@ -643,14 +653,39 @@ EVICTION_ADVICE = (
 )
 
 
-def check_eviction(client: redis.Redis) -> tuple[bool | None, str]:
-    """Whether Redis' `maxmemory-policy` is `noeviction`: (True, ...) yes, (False, why not),
-    (None, ...) when it cannot be told (managed Redis often refuses CONFIG GET)."""
-    try:
-        reply: Mapping[Any, Any] = client.config_get("maxmemory-policy")  # type: ignore[assignment]  # sync client
-    except redis.ResponseError as exc:
-        return None, f"Redis maxmemory-policy could not be checked (CONFIG GET refused: {exc})"
-    policy = _text(reply.get("maxmemory-policy") or reply.get(b"maxmemory-policy") or b"unknown")
-    if policy == "noeviction":
-        return True, "Redis maxmemory-policy is noeviction"
-    return False, f"Redis maxmemory-policy is {policy}: {EVICTION_ADVICE}"
+def check_eviction(store: RedisStore) -> tuple[bool | None, str]:
+    """Whether Redis' `maxmemory-policy` is `noeviction` on every server of the store (each
+    master of a cluster, and the replicas that a failover would promote): (True, ...) yes,
+    (False, the servers that evict), (None, ...) when it cannot be told (managed Redis often
+    refuses CONFIG GET). A lone server is not named; the servers of a topology are."""
+    nodes = store.policy_nodes()
+    if not store.TOPOLOGY:
+        ((_, read),) = nodes
+        try:
+            policy = _policy(read())
+        except redis.ResponseError as exc:
+            return None, f"Redis maxmemory-policy could not be checked (CONFIG GET refused: {exc})"
+        if policy == "noeviction":
+            return True, "Redis maxmemory-policy is noeviction"
+        return False, f"Redis maxmemory-policy is {policy}: {EVICTION_ADVICE}"
+    evicting: list[str] = []
+    unknown: list[str] = []
+    for name, read in nodes:
+        try:
+            policy = _policy(read())
+        except redis.ResponseError as exc:
+            unknown.append(f"{name} (CONFIG GET refused: {exc})")
+        except (redis.RedisError, redis.exceptions.RedisClusterException, OSError) as exc:
+            unknown.append(f"{name} (unreachable: {exc})")
+        else:
+            if policy != "noeviction":
+                evicting.append(f"{policy} on {name}")
+    if evicting:
+        return False, f"Redis maxmemory-policy is {', '.join(evicting)}: {EVICTION_ADVICE}"
+    if unknown:
+        return None, f"Redis maxmemory-policy could not be checked on {', '.join(unknown)}"
+    return True, f"Redis maxmemory-policy is noeviction on {', '.join(name for name, _ in nodes)}"
+
+
+def _policy(reply: Mapping[Any, Any]) -> str:
+    return _text(reply.get("maxmemory-policy") or reply.get(b"maxmemory-policy") or b"unknown")

@@ -28,8 +28,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
+from functools import partial
 from typing import Any, TypeVar, cast
 
 import redis
@@ -40,7 +41,7 @@ from redis.exceptions import NoScriptError
 
 from ..core.errors import StoreUnavailable
 from . import _lua
-from .redis import _NO_RETRY, AsyncRedisStore, Batch, Eval, Flow, RedisStore, Scan, Step, driver_errors
+from .redis import _NO_RETRY, AsyncRedisStore, Batch, Eval, Flow, RedisStore, Scan, Step, _text, driver_errors
 from .redis_urls import RedisTopology, parse_cluster_url
 
 T = TypeVar("T")
@@ -160,6 +161,37 @@ class RedisClusterStore(RedisStore):
         if after == 0:
             return ((number + 1) << _NODE_BITS if number + 1 < len(masters) else 0), list(keys)
         return (number << _NODE_BITS) | after, list(keys)
+
+    TOPOLOGY = True
+
+    def policy_nodes(self) -> list[tuple[str, Callable[[], Mapping[Any, Any]]]]:
+        """Every master (CONFIG GET on the cluster client would go to one node only), then the
+        replicas each master streams to (ROLE): a failover makes one a master, policy and all.
+        (CLUSTER SLOTS, and so the client's map, leaves out a replica it does not count as
+        ready; CLUSTER NODES on one node can still call a fresh replica a master.)"""
+        masters = _masters(self.cluster.get_primaries())  # type: ignore[no-untyped-call]
+        replicas: list[Any] = []
+        for master in masters:
+            try:
+                role = self.cluster.execute_command("ROLE", target_nodes=master)  # type: ignore[no-untyped-call]
+            except (redis.RedisError, redis.exceptions.RedisClusterException, OSError):
+                continue  # the master's own check says why
+            for host, port, *_ in role[2] if _text(role[0]) == "master" else []:
+                replicas.append(redis.cluster.ClusterNode(_text(host), int(port), redis.cluster.REPLICA))  # type: ignore[no-untyped-call]
+        return [
+            (f"{node.host}:{node.port} ({role})", partial(self._config_policy, node))
+            for role, nodes in (("master", masters), ("replica", _masters(replicas)))
+            for node in nodes
+        ]
+
+    def _config_policy(self, node: Any) -> Mapping[Any, Any]:
+        try:
+            reply: Mapping[Any, Any] = self.cluster.config_get("maxmemory-policy", target_nodes=node)  # type: ignore[assignment]  # sync client
+            return reply
+        finally:
+            if node.server_type == redis.cluster.REPLICA and node.redis_connection is not None:
+                node.redis_connection.close()  # a connection of its own, outside the client's map
+                node.redis_connection.connection_pool.disconnect()
 
     def close(self) -> None:
         self.cluster.close()

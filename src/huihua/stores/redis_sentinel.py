@@ -8,6 +8,8 @@ command is retried (a retried script could apply twice).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import redis
@@ -17,6 +19,24 @@ import redis.sentinel
 
 from .redis import _NO_RETRY, AsyncRedisStore, RedisStore, _pool_options
 from .redis_urls import RedisTopology, parse_sentinel_url
+
+
+def _replica_policy(pool: redis.sentinel.SentinelConnectionPool, host: str, port: int) -> Mapping[Any, Any]:
+    """A replica's `maxmemory-policy`, over a connection of its own with the master's options."""
+    options = {k: v for k, v in pool.connection_kwargs.items() if k != "connection_pool"}
+    tls = issubclass(pool.connection_class, redis.SSLConnection)
+    connection_class = redis.SSLConnection if tls else redis.Connection
+    client = redis.Redis(
+        connection_pool=redis.ConnectionPool(
+            connection_class=connection_class, host=host, port=port, **options
+        )
+    )
+    try:
+        reply: Mapping[Any, Any] = client.config_get("maxmemory-policy")  # type: ignore[assignment]  # sync client
+        return reply
+    finally:
+        client.close()
+        client.connection_pool.disconnect()
 
 
 class _BlockingSentinelPool(redis.sentinel.SentinelConnectionPool, redis.BlockingConnectionPool):
@@ -72,6 +92,20 @@ class RedisSentinelStore(RedisStore):
         store = cls(client)
         store.sentinel = sentinel
         return store
+
+    TOPOLOGY = True
+
+    def policy_nodes(self) -> list[tuple[str, Callable[[], Mapping[Any, Any]]]]:
+        """The master the store's client reaches (read through that client), then each replica
+        the sentinels consider alive: a failover promotes one, and with it its own policy."""
+        pool = self.client.connection_pool
+        assert isinstance(pool, redis.sentinel.SentinelConnectionPool)
+        host, port = pool.get_master_address()  # type: ignore[no-untyped-call]
+        nodes: list[tuple[str, Callable[[], Mapping[Any, Any]]]] = [(f"{host}:{port} (master)", self._policy)]
+        for replica in self.sentinel.discover_slaves(pool.service_name):  # type: ignore[no-untyped-call]
+            name = f"{replica[0]}:{replica[1]} (replica)"
+            nodes.append((name, partial(_replica_policy, pool, replica[0], replica[1])))
+        return nodes
 
     def close(self) -> None:
         super().close()
