@@ -14,6 +14,9 @@ The pool is bounded: when it is exhausted, or the server is gone, a caller waits
 `timeout` seconds and gets `StoreUnavailable`. A statement waits at most `statement_timeout`
 seconds (5 by default; a lock held by someone else, a runaway query) and also gets
 `StoreUnavailable`, unless the server already sets one (database, role or URL `options`).
+
+(Over 300 lines because it holds the operations as well as both drivers; the operations move
+out when SQLite runs the same generators.)
 """
 
 from __future__ import annotations
