@@ -182,6 +182,7 @@ def sqlite_target(directory: str) -> Target:
         db = sqlite3.connect(path, isolation_level=None)
         db.execute("DELETE FROM huihua_session")
         db.execute("DELETE FROM huihua_kv")
+        db.execute("DELETE FROM huihua_user_mark")
         db.execute("VACUUM")
         db.close()
 
@@ -229,7 +230,7 @@ def postgres_target() -> Target:
         if not admin.execute("SELECT 1 FROM pg_database WHERE datname = 'huihua_bench'").fetchone():
             admin.execute("CREATE DATABASE huihua_bench")
     plain = psycopg.connect(PG_URL, autocommit=True)
-    plain.execute("DROP TABLE IF EXISTS huihua_session, huihua_kv")
+    plain.execute("DROP TABLE IF EXISTS huihua_session, huihua_kv, huihua_user_mark")
     store = PostgresStore.from_url(PG_URL, timeout=10.0)
     store.ping()  # creates the tables
 
@@ -240,10 +241,10 @@ def postgres_target() -> Target:
         plain.execute("ANALYZE huihua_session")
 
     def reset() -> None:
-        plain.execute("TRUNCATE huihua_session, huihua_kv")
+        plain.execute("TRUNCATE huihua_session, huihua_kv, huihua_user_mark")
 
     def close() -> None:
-        plain.execute("DROP TABLE IF EXISTS huihua_session, huihua_kv")
+        plain.execute("DROP TABLE IF EXISTS huihua_session, huihua_kv, huihua_user_mark")
         plain.close()
         store.close()
 

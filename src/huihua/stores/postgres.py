@@ -1,7 +1,8 @@
 """The PostgreSQL store, for teams whose system of record is PostgreSQL (psycopg 3 + a pool).
 
-Each operation is written once, as a generator that yields `(sql, params)` and receives the rows
-(httpx's auth_flow idea); `PostgresStore` and `AsyncPostgresStore` are tiny drivers that run one
+The statements are `sql.POSTGRES` (written once for both SQL stores in `sql.py`). Each operation
+is written once, as a generator that yields `(sql, params)` and receives the rows (httpx's
+auth_flow idea); `PostgresStore` and `AsyncPostgresStore` are tiny drivers that run one
 operation in one transaction on a pooled connection. Data changes lock the row
 (`SELECT ... FOR UPDATE`) and apply `core.data.apply_changes`, so parallel writers of different
 keys both survive and `incr` never loses a count.
@@ -13,6 +14,9 @@ The pool is bounded: when it is exhausted, or the server is gone, a caller waits
 `timeout` seconds and gets `StoreUnavailable`. A statement waits at most `statement_timeout`
 seconds (5 by default; a lock held by someone else, a runaway query) and also gets
 `StoreUnavailable`, unless the server already sets one (database, role or URL `options`).
+
+(Over 300 lines because it holds the operations as well as both drivers; the operations move
+out when SQLite runs the same generators.)
 """
 
 from __future__ import annotations
@@ -32,63 +36,15 @@ from ..core.data import DataChanges, apply_changes, dumps
 from ..core.errors import StoreUnavailable
 from ..core.record import SessionRecord, Timing
 from .flows import AsyncFlowStore, FlowStore
-from .rows import FRESH, JOINED, SELECT_COLUMNS, decode_marked, decode_row, insert_args, insert_sql
+from .rows import decode_marked, decode_row, insert_args
+from .sql import POSTGRES as SQL
 
 T = TypeVar("T")
 Query: TypeAlias = tuple[str, Sequence[Any]]
 Rows: TypeAlias = tuple[list[tuple[Any, ...]], int]
 Op: TypeAlias = Generator[Query, Rows, T]
 
-SCHEMA: list[Query] = [
-    ("SELECT pg_advisory_xact_lock(8437120516)", ()),  # two processes creating at once
-    (
-        """CREATE TABLE IF NOT EXISTS huihua_session (
-            key text PRIMARY KEY,
-            id text NOT NULL UNIQUE,
-            user_id text,
-            client text NOT NULL,
-            ip text,
-            user_agent text,
-            created_at double precision NOT NULL,
-            last_seen_at double precision NOT NULL,
-            idle_timeout double precision,
-            absolute_expires_at double precision NOT NULL,
-            expires_at double precision NOT NULL,
-            persistent boolean NOT NULL,
-            revoked_at double precision,
-            version bigint NOT NULL,
-            data text NOT NULL
-        )""",
-        (),
-    ),
-    # the per-user mark (core/store.py); sessions of databases made before it count as epoch 0
-    ("ALTER TABLE huihua_session ADD COLUMN IF NOT EXISTS epoch bigint NOT NULL DEFAULT 0", ()),
-    (
-        "CREATE TABLE IF NOT EXISTS huihua_user_mark (user_id text PRIMARY KEY, epoch bigint NOT NULL,"
-        " blocked boolean NOT NULL, changed_at double precision NOT NULL)",
-        (),
-    ),
-    ("CREATE INDEX IF NOT EXISTS huihua_session_expires ON huihua_session (expires_at)", ()),
-    (
-        "CREATE INDEX IF NOT EXISTS huihua_session_user ON huihua_session (user_id, created_at)"
-        " WHERE user_id IS NOT NULL AND revoked_at IS NULL",
-        (),
-    ),
-    (
-        "CREATE TABLE IF NOT EXISTS huihua_kv (key text PRIMARY KEY, value text NOT NULL,"
-        " expires_at double precision NOT NULL)",
-        (),
-    ),
-]
-
-_LIVE = f"revoked_at IS NULL AND expires_at > %s AND {FRESH}"
-_INSERT = insert_sql("%s")
-_TOMBSTONE = "UPDATE huihua_session SET revoked_at = %s, data = '{}', version = version + 1"
-# the live others of a user beyond the newest `cap - 1`: what a new session pushes out
-_BEYOND_CAP = (
-    f"{_TOMBSTONE} WHERE key IN (SELECT key FROM huihua_session WHERE user_id = %s AND key <> %s"
-    f" AND {_LIVE} ORDER BY last_seen_at DESC, created_at DESC, id DESC LIMIT ALL OFFSET %s) RETURNING id"
-)
+_SCHEMA_LOCK = "SELECT pg_advisory_xact_lock(8437120516)"  # two processes creating at once
 _USER_LOCK = "SELECT pg_advisory_xact_lock(84371205, hashtext(%s))"  # parallel creates, one cap
 
 
@@ -109,28 +65,29 @@ class PostgresBase:
     """Every operation, as a generator of queries; no I/O."""
 
     def _schema(self) -> Op[None]:
-        for query in SCHEMA:  # noqa: UP028 - `yield from` a list cannot receive the rows sent
-            yield query
+        yield _SCHEMA_LOCK, ()
+        for sql in SQL.schema:
+            yield sql, ()
+        yield SQL.add_epoch, ()  # the per-user mark (core/store.py): older tables get the column
 
     def _insert(self, record: SessionRecord, now: float, cap: int | None) -> Op[list[str]]:
         if cap is None or record.user_id is None:
-            yield _INSERT, insert_args(record)
+            yield SQL.insert, insert_args(record)
             return []
         yield _USER_LOCK, (record.user_id,)
-        yield _INSERT, insert_args(record)
-        rows, _ = yield _BEYOND_CAP, (now, record.user_id, record.key, now, max(0, cap - 1))
+        yield SQL.insert, insert_args(record)
+        rows, _ = yield SQL.beyond_cap, (now, record.user_id, record.key, now, max(0, cap - 1))
         return [r[0] for r in rows]
 
     def _create(self, record: SessionRecord, max_per_user: int | None) -> Op[list[str]]:
         return (yield from self._insert(record, record.last_seen_at, max_per_user))
 
     def _get(self, key: str) -> Op[SessionRecord | None]:
-        rows, _ = yield f"{JOINED} WHERE s.key = %s", (key,)
+        rows, _ = yield SQL.get, (key,)
         return decode_marked(rows[0]) if rows else None
 
     def _locked(self, key: str, now: float) -> Op[SessionRecord | None]:
-        sql = f"SELECT {SELECT_COLUMNS} FROM huihua_session WHERE key = %s AND {_LIVE} FOR UPDATE"
-        rows, _ = yield sql, (key, now)
+        rows, _ = yield SQL.live, (key, now)
         return decode_row(rows[0]) if rows else None
 
     def _update(
@@ -143,12 +100,7 @@ class PostgresBase:
     ) -> Op[SessionRecord | None]:
         if changes is None and timing is not None:  # activity: one conditional UPDATE, no read
             t = timing
-            sql = (
-                "UPDATE huihua_session SET last_seen_at = %s, idle_timeout = %s,"
-                " absolute_expires_at = %s, expires_at = %s, persistent = %s,"
-                f" version = version + 1 WHERE key = %s AND {_LIVE} RETURNING {SELECT_COLUMNS}"
-            )
-            rows, _ = yield sql, (t.last_seen_at, t.idle_timeout, t.absolute_expires_at,
+            rows, _ = yield SQL.touch, (t.last_seen_at, t.idle_timeout, t.absolute_expires_at,
                                   t.expires_at, t.persistent, key, now)  # fmt: skip
             return decode_row(rows[0]) if rows else None
         record = yield from self._locked(key, now)
@@ -157,9 +109,7 @@ class PostgresBase:
         data = apply_changes(record.data, changes, max_bytes=max_bytes) if changes else record.data
         t = timing or record.timing
         yield (
-            "UPDATE huihua_session SET data = %s, last_seen_at = %s, idle_timeout = %s,"
-            " absolute_expires_at = %s, expires_at = %s, persistent = %s, version = version + 1"
-            " WHERE key = %s",
+            SQL.write,
             (dumps(dict(data)), t.last_seen_at, t.idle_timeout, t.absolute_expires_at,
              t.expires_at, t.persistent, key),
         )  # fmt: skip
@@ -180,54 +130,37 @@ class PostgresBase:
             return None
         if keep_data:
             new = replace(new, data=apply_changes(old.data, DataChanges(set=new.data), max_bytes=max_bytes))
-        yield f"{_TOMBSTONE} WHERE key = %s", (now, old_key)
+        yield SQL.tombstone, (now, old_key)
         ended = yield from self._insert(new, now, max_per_user)
         return new, ended
 
     def _revoke(self, key: str, now: float) -> Op[SessionRecord | None]:
         record = yield from self._locked(key, now)
         if record is not None:
-            yield f"{_TOMBSTONE} WHERE key = %s", (now, key)
+            yield SQL.tombstone, (now, key)
         return record
 
     def _revoke_id(self, user_id: str, session_id: str, now: float) -> Op[bool]:
-        _, count = yield f"{_TOMBSTONE} WHERE user_id = %s AND id = %s AND {_LIVE}", (
-            now, user_id, session_id, now,
-        )  # fmt: skip
+        _, count = yield SQL.revoke_id, (now, user_id, session_id, now)
         return count > 0
 
     def _remark(self, user_id: str, now: float, blocked: bool | None, except_id: str | None) -> Op[list[str]]:
         """Bump the epoch (and set `blocked` unless None), keep `except_id` live, tombstone the
         user's other sessions; the ids of those that were live. The mark row's lock orders
         concurrent calls; a create racing this one reads the old or the new epoch, both safe."""
-        yield (
-            "INSERT INTO huihua_user_mark (user_id, epoch, blocked, changed_at) VALUES (%s, 0, false, %s)"
-            " ON CONFLICT (user_id) DO NOTHING",
-            (user_id, now),
-        )
-        rows, _ = yield (
-            "SELECT epoch, blocked FROM huihua_user_mark WHERE user_id = %s FOR UPDATE",
-            (user_id,),
-        )
+        yield SQL.mark_ensure, (user_id, now)
+        rows, _ = yield SQL.mark_read, (user_id,)
         old, was_blocked = int(rows[0][0]), bool(rows[0][1])
         now_blocked = was_blocked if blocked is None else blocked
-        yield (
-            "UPDATE huihua_user_mark SET epoch = %s, blocked = %s, changed_at = %s WHERE user_id = %s",
-            (old + 1, now_blocked, now, user_id),
-        )
+        yield SQL.mark_write, (old + 1, now_blocked, now, user_id)
         if except_id is not None and not now_blocked:
             yield (
-                "UPDATE huihua_session SET epoch = %s WHERE user_id = %s AND id = %s AND revoked_at IS NULL"
-                " AND expires_at > %s AND epoch = %s",
+                SQL.mark_keep,
                 (old + 1, user_id, except_id, now, old if not was_blocked else -1),
             )
         if blocked is False:
             return []  # unblocking: sessions of the blocked time stay dead by their epoch
-        rows, _ = yield (
-            f"{_TOMBSTONE} WHERE user_id = %s AND id IS DISTINCT FROM %s AND revoked_at IS NULL"
-            " AND expires_at > %s RETURNING id, epoch",
-            (now, user_id, except_id, now),
-        )
+        rows, _ = yield SQL.tombstone_user, (now, user_id, except_id, now)
         return [sid for sid, epoch in rows if epoch == old and not was_blocked]
 
     def _revoke_user(self, user_id: str, now: float, except_id: str | None) -> Op[list[str]]:
@@ -237,50 +170,35 @@ class PostgresBase:
         return (yield from self._remark(user_id, now, blocked, None))
 
     def _list_user(self, user_id: str, now: float) -> Op[list[SessionRecord]]:
-        sql = (
-            f"SELECT {SELECT_COLUMNS} FROM huihua_session WHERE user_id = %s AND {_LIVE}"
-            " ORDER BY created_at, id"
-        )
-        rows, _ = yield sql, (user_id, now)
+        rows, _ = yield SQL.list_user, (user_id, now)
         return [r for r in map(decode_row, rows) if r is not None]
 
     def _purge(self, now: float, limit: int) -> Op[int]:
         # One short statement per batch; SKIP LOCKED never waits on a request's row lock, and the
         # outer condition is re-checked on the row as it is when deleted (a touch wins).
-        _, deleted = yield (
-            "DELETE FROM huihua_session WHERE key IN (SELECT key FROM huihua_session"
-            " WHERE expires_at <= %s ORDER BY expires_at LIMIT %s FOR UPDATE SKIP LOCKED)"
-            " AND expires_at <= %s",
-            (now, limit, now),
-        )
-        yield "DELETE FROM huihua_kv WHERE expires_at <= %s", (now,)
+        _, deleted = yield SQL.purge, (now, limit, now)
+        yield SQL.purge_kv, (now,)
         return deleted
 
     def _count(self, now: float) -> Op[int]:
-        rows, _ = yield f"SELECT count(*) FROM huihua_session WHERE {_LIVE}", (now,)
+        rows, _ = yield SQL.count, (now,)
         return int(rows[0][0])
 
     def _kv_set(self, key: str, value: str, now: float, ttl: float, only_if_absent: bool) -> Op[bool]:
-        sql = (
-            "INSERT INTO huihua_kv (key, value, expires_at) VALUES (%s, %s, %s) ON CONFLICT (key)"
-            " DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
-        )
-        if only_if_absent:  # a live holder keeps it: the row lock makes this a fair race
-            sql += " WHERE huihua_kv.expires_at <= %s"
+        sql = SQL.kv_set_if_absent if only_if_absent else SQL.kv_set  # a live holder keeps it
         _, count = yield sql, (key, value, now + ttl, *((now,) if only_if_absent else ()))
         return count > 0
 
     def _kv_get(self, key: str, now: float) -> Op[str | None]:
-        rows, _ = yield "SELECT value FROM huihua_kv WHERE key = %s AND expires_at > %s", (key, now)
+        rows, _ = yield SQL.kv_get, (key, now)
         return str(rows[0][0]) if rows else None
 
     def _kv_delete(self, key: str, if_value: str | None) -> Op[bool]:
-        sql = "DELETE FROM huihua_kv WHERE key = %s AND (%s::text IS NULL OR value = %s)"
-        _, count = yield sql, (key, if_value, if_value)
+        _, count = yield SQL.kv_delete, (key, if_value, if_value)
         return count > 0
 
     def _ping(self) -> Op[None]:
-        yield "SELECT 1", ()
+        yield SQL.ping, ()
 
 
 def _drive(op: Op[T], execute: Any) -> T:

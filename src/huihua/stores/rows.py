@@ -62,32 +62,14 @@ def decode_row(row: Sequence[Any]) -> SessionRecord | None:
         return None
 
 
-# -- the per-user mark (see core/store.py): shared SQL text, `{p}` is the driver's placeholder ----
-FRESH = (
-    "(user_id IS NULL OR epoch = coalesce((SELECT CASE WHEN m.blocked THEN -1 ELSE m.epoch END"
-    " FROM huihua_user_mark m WHERE m.user_id = huihua_session.user_id), 0))"
-)  # blocked: -1, which no session carries
-JOINED = (
-    "SELECT " + ", ".join(f"s.{c}" for c in COLUMNS) + ", s.epoch, m.epoch, m.blocked, m.changed_at"
-    " FROM huihua_session s LEFT JOIN huihua_user_mark m ON m.user_id = s.user_id"
-)
-
-
-def insert_sql(p: str) -> str:
-    """Insert a session, stamped with its user's epoch read in the same statement."""
-    values = ", ".join([p] * len(COLUMNS))
-    return (
-        f"INSERT INTO huihua_session ({SELECT_COLUMNS}, epoch) VALUES ({values},"
-        f" coalesce((SELECT epoch FROM huihua_user_mark WHERE user_id = {p}), 0))"
-    )
-
-
+# -- the per-user mark (see core/store.py) ---------------------------------------------------
 def insert_args(record: SessionRecord) -> tuple[Any, ...]:
+    """The parameters of `sql.Statements.insert`."""
     return (*record_to_row(record), record.user_id)
 
 
 def decode_marked(row: Sequence[Any]) -> SessionRecord | None:
-    """A row of `JOINED`: a user session whose epoch is not its user's, or whose user is
+    """A row of `sql.JOINED`: a user session whose epoch is not its user's, or whose user is
     blocked, is reported as the tombstone it is (revoked when the mark last changed)."""
     record = decode_row(row[: len(COLUMNS)])
     epoch, mark_epoch, blocked, changed_at = row[len(COLUMNS) :]

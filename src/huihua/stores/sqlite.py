@@ -3,6 +3,7 @@
 WAL with `synchronous=NORMAL` keeps every committed transaction across a crash of the process
 (kill -9); `synchronous=FULL` (`?synchronous=full`) also across power loss. Writes take the lock
 up front (`BEGIN IMMEDIATE`), so a read-modify-write of session data is atomic between processes.
+The statements are `sql.SQLITE`; this module holds the connections, transactions and errors.
 """
 
 from __future__ import annotations
@@ -17,53 +18,10 @@ from ..core.data import DataChanges, apply_changes, dumps
 from ..core.errors import StoreFull, StoreUnavailable
 from ..core.files import create_private
 from ..core.record import SessionRecord, Timing
-from .rows import FRESH, JOINED, SELECT_COLUMNS, decode_marked, decode_row, insert_args, insert_sql
+from .rows import decode_marked, decode_row, insert_args
+from .sql import SQLITE as SQL
 
 T = TypeVar("T")
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS huihua_session (
-    key TEXT PRIMARY KEY,
-    id TEXT NOT NULL UNIQUE,
-    user_id TEXT,
-    client TEXT NOT NULL,
-    ip TEXT,
-    user_agent TEXT,
-    created_at REAL NOT NULL,
-    last_seen_at REAL NOT NULL,
-    idle_timeout REAL,
-    absolute_expires_at REAL NOT NULL,
-    expires_at REAL NOT NULL,
-    persistent INTEGER NOT NULL,
-    revoked_at REAL,
-    version INTEGER NOT NULL,
-    data TEXT NOT NULL,
-    epoch INTEGER NOT NULL DEFAULT 0
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS huihua_session_expires ON huihua_session (expires_at);
-CREATE INDEX IF NOT EXISTS huihua_session_user ON huihua_session (user_id, created_at)
-    WHERE user_id IS NOT NULL AND revoked_at IS NULL;
-CREATE TABLE IF NOT EXISTS huihua_user_mark (
-    user_id TEXT PRIMARY KEY,
-    epoch INTEGER NOT NULL,
-    blocked INTEGER NOT NULL,
-    changed_at REAL NOT NULL
-) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS huihua_kv (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL,
-    expires_at REAL NOT NULL
-) WITHOUT ROWID;
-"""
-
-_INSERT = insert_sql("?")
-_LIVE = f"revoked_at IS NULL AND expires_at > ? AND {FRESH}"
-_TOMBSTONE = "UPDATE huihua_session SET revoked_at = ?, data = '{}', version = version + 1"
-# the live others of a user beyond the newest `cap - 1`: what a new session pushes out
-_BEYOND_CAP = (
-    f"{_TOMBSTONE} WHERE key IN (SELECT key FROM huihua_session WHERE user_id = ? AND key <> ?"
-    f" AND {_LIVE} ORDER BY last_seen_at DESC, created_at DESC, id DESC LIMIT -1 OFFSET ?) RETURNING id"
-)
 
 
 class Busy(Exception):
@@ -104,7 +62,7 @@ class SQLiteStore:
         self._local = threading.local()
         self._all: list[sqlite3.Connection] = []
         self._guard = threading.Lock()
-        self._run(lambda db: db.executescript(SCHEMA))
+        self._run(lambda db: db.executescript(";\n".join(SQL.schema)))
         self._run(self._migrate)
 
     @staticmethod
@@ -119,7 +77,7 @@ class SQLiteStore:
         db.execute("BEGIN IMMEDIATE")
         try:
             if "epoch" not in columns():
-                db.execute("ALTER TABLE huihua_session ADD COLUMN epoch INTEGER NOT NULL DEFAULT 0")
+                db.execute(SQL.add_epoch)
         finally:
             db.execute("COMMIT")
 
@@ -167,24 +125,22 @@ class SQLiteStore:
     # -- sessions ------------------------------------------------------------------------------
     @staticmethod
     def _insert(db: sqlite3.Connection, record: SessionRecord, now: float, cap: int | None) -> list[str]:
-        db.execute(_INSERT, insert_args(record))
+        db.execute(SQL.insert, insert_args(record))
         if cap is None or record.user_id is None:
             return []
-        rows = db.execute(_BEYOND_CAP, (now, record.user_id, record.key, now, max(0, cap - 1))).fetchall()
+        rows = db.execute(SQL.beyond_cap, (now, record.user_id, record.key, now, max(0, cap - 1))).fetchall()
         return [r[0] for r in rows]
 
     def create(self, record: SessionRecord, *, max_per_user: int | None = None) -> list[str]:
         return self._write(lambda db: self._insert(db, record, record.last_seen_at, max_per_user))
 
     def get(self, key: str) -> SessionRecord | None:
-        sql = f"{JOINED} WHERE s.key = ?"
-        row = self._run(lambda db: db.execute(sql, (key,)).fetchone())
+        row = self._run(lambda db: db.execute(SQL.get, (key,)).fetchone())
         return None if row is None else decode_marked(row)
 
     @staticmethod
     def _live(db: sqlite3.Connection, key: str, now: float) -> SessionRecord | None:
-        sql = f"SELECT {SELECT_COLUMNS} FROM huihua_session WHERE key = ? AND {_LIVE}"
-        row = db.execute(sql, (key, now)).fetchone()
+        row = db.execute(SQL.live, (key, now)).fetchone()
         return None if row is None else decode_row(row)
 
     def update(
@@ -203,9 +159,7 @@ class SQLiteStore:
             data = apply_changes(record.data, changes, max_bytes=max_bytes) if changes else record.data
             t = timing or record.timing
             db.execute(
-                "UPDATE huihua_session SET data = ?, last_seen_at = ?, idle_timeout = ?,"
-                " absolute_expires_at = ?, expires_at = ?, persistent = ?, version = version + 1"
-                " WHERE key = ?",
+                SQL.write,
                 (
                     dumps(dict(data)),
                     t.last_seen_at,
@@ -224,18 +178,13 @@ class SQLiteStore:
 
     def _touch(self, key: str, now: float, t: Timing) -> SessionRecord | None:
         """Activity without a read-modify-write: one conditional UPDATE, data untouched."""
-        sql = (
-            "UPDATE huihua_session SET last_seen_at = ?, idle_timeout = ?, absolute_expires_at = ?,"
-            f" expires_at = ?, persistent = ?, version = version + 1 WHERE key = ? AND {_LIVE}"
-            f" RETURNING {SELECT_COLUMNS}"
-        )
         args = (t.last_seen_at, t.idle_timeout, t.absolute_expires_at, t.expires_at, t.persistent, key, now)
-        row = self._write(lambda db: db.execute(sql, args).fetchone())
+        row = self._write(lambda db: db.execute(SQL.touch, args).fetchone())
         return None if row is None else decode_row(row)
 
     @staticmethod
     def _tombstone(db: sqlite3.Connection, key: str, now: float) -> None:
-        db.execute(f"{_TOMBSTONE} WHERE key = ?", (now, key))
+        db.execute(SQL.tombstone, (now, key))
 
     def rotate(
         self,
@@ -270,8 +219,7 @@ class SQLiteStore:
         return self._write(op)
 
     def revoke_id(self, user_id: str, session_id: str, now: float) -> bool:
-        sql = f"{_TOMBSTONE} WHERE user_id = ? AND id = ? AND {_LIVE}"
-        return self._write(lambda db: db.execute(sql, (now, user_id, session_id, now)).rowcount) > 0
+        return self._write(lambda db: db.execute(SQL.revoke_id, (now, user_id, session_id, now)).rowcount) > 0
 
     @staticmethod
     def _remark(
@@ -279,32 +227,15 @@ class SQLiteStore:
     ) -> list[str]:
         """Bump the epoch (and set `blocked` unless None), keep `except_id` live, tombstone the
         user's other sessions; the ids of those that were live."""
-        db.execute(
-            "INSERT INTO huihua_user_mark (user_id, epoch, blocked, changed_at) VALUES (?, 0, 0, ?)"
-            " ON CONFLICT (user_id) DO NOTHING",
-            (user_id, now),
-        )
-        old, was_blocked = db.execute(
-            "SELECT epoch, blocked FROM huihua_user_mark WHERE user_id = ?", (user_id,)
-        ).fetchone()
+        db.execute(SQL.mark_ensure, (user_id, now))
+        old, was_blocked = db.execute(SQL.mark_read, (user_id,)).fetchone()
         now_blocked = bool(was_blocked) if blocked is None else blocked
-        db.execute(
-            "UPDATE huihua_user_mark SET epoch = ?, blocked = ?, changed_at = ? WHERE user_id = ?",
-            (old + 1, now_blocked, now, user_id),
-        )
+        db.execute(SQL.mark_write, (old + 1, now_blocked, now, user_id))
         if except_id is not None and not now_blocked:
-            db.execute(
-                "UPDATE huihua_session SET epoch = ? WHERE user_id = ? AND id = ? AND revoked_at IS NULL"
-                " AND expires_at > ? AND epoch = ?",
-                (old + 1, user_id, except_id, now, old if not was_blocked else -1),
-            )
+            db.execute(SQL.mark_keep, (old + 1, user_id, except_id, now, old if not was_blocked else -1))
         if blocked is False:
             return []  # unblocking: sessions of the blocked time stay dead by their epoch
-        rows = db.execute(
-            f"{_TOMBSTONE} WHERE user_id = ? AND id IS NOT ? AND revoked_at IS NULL AND expires_at > ?"
-            " RETURNING id, epoch",
-            (now, user_id, except_id, now),
-        ).fetchall()
+        rows = db.execute(SQL.tombstone_user, (now, user_id, except_id, now)).fetchall()
         return [sid for sid, epoch in rows if epoch == old and not was_blocked]
 
     def revoke_user(self, user_id: str, now: float, *, except_id: str | None = None) -> list[str]:
@@ -314,55 +245,34 @@ class SQLiteStore:
         return self._write(lambda db: self._remark(db, user_id, now, blocked, None))
 
     def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
-        sql = (
-            f"SELECT {SELECT_COLUMNS} FROM huihua_session WHERE user_id = ? AND {_LIVE}"
-            " ORDER BY created_at, id"
-        )
-        rows = self._run(lambda db: db.execute(sql, (user_id, now)).fetchall())
+        rows = self._run(lambda db: db.execute(SQL.list_user, (user_id, now)).fetchall())
         return [r for r in map(decode_row, rows) if r is not None]
 
     def purge(self, now: float, limit: int) -> int:
         # One short transaction per batch, so concurrent requests wait for at most one batch.
-        sql = (
-            "DELETE FROM huihua_session WHERE key IN"
-            " (SELECT key FROM huihua_session WHERE expires_at <= ? LIMIT ?)"
-        )
-        deleted: int = self._write(lambda db: db.execute(sql, (now, limit)).rowcount)
-        self._write(lambda db: db.execute("DELETE FROM huihua_kv WHERE expires_at <= ?", (now,)))
+        deleted: int = self._write(lambda db: db.execute(SQL.purge, (now, limit, now)).rowcount)
+        self._write(lambda db: db.execute(SQL.purge_kv, (now,)))
         return deleted
 
     def count(self, now: float) -> int:
-        sql = f"SELECT count(*) FROM huihua_session WHERE {_LIVE}"
-        result: int = self._run(lambda db: db.execute(sql, (now,)).fetchone()[0])
+        result: int = self._run(lambda db: db.execute(SQL.count, (now,)).fetchone()[0])
         return result
 
     # -- small key-value space -----------------------------------------------------------------
     def kv_set(self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False) -> bool:
-        def op(db: sqlite3.Connection) -> bool:
-            if only_if_absent:
-                sql = "SELECT 1 FROM huihua_kv WHERE key = ? AND expires_at > ?"
-                if db.execute(sql, (key, now)).fetchone():
-                    return False
-            db.execute(
-                "INSERT INTO huihua_kv (key, value, expires_at) VALUES (?, ?, ?) ON CONFLICT (key)"
-                " DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-                (key, value, now + ttl),
-            )
-            return True
-
-        return self._write(op)
+        sql = SQL.kv_set_if_absent if only_if_absent else SQL.kv_set  # a live holder keeps it
+        args = (key, value, now + ttl, *((now,) if only_if_absent else ()))
+        return self._write(lambda db: db.execute(sql, args).rowcount) > 0
 
     def kv_get(self, key: str, *, now: float) -> str | None:
-        sql = "SELECT value FROM huihua_kv WHERE key = ? AND expires_at > ?"
-        row = self._run(lambda db: db.execute(sql, (key, now)).fetchone())
+        row = self._run(lambda db: db.execute(SQL.kv_get, (key, now)).fetchone())
         return None if row is None else str(row[0])
 
     def kv_delete(self, key: str, *, if_value: str | None = None) -> bool:
-        sql = "DELETE FROM huihua_kv WHERE key = ? AND (? IS NULL OR value = ?)"
-        return self._write(lambda db: db.execute(sql, (key, if_value, if_value)).rowcount) > 0
+        return self._write(lambda db: db.execute(SQL.kv_delete, (key, if_value, if_value)).rowcount) > 0
 
     def ping(self) -> None:
-        self._run(lambda db: db.execute("SELECT 1").fetchone())
+        self._run(lambda db: db.execute(SQL.ping).fetchone())
 
     def close(self) -> None:
         with self._guard:
