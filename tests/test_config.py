@@ -1,16 +1,34 @@
 """huihua.config: every setting declared once, read from the environment, a TOML file or code,
-checked strictly."""
+checked strictly, and the README's table written from the declarations."""
 
 from __future__ import annotations
 
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from huihua.config import SETTINGS, ConfigError, Secret, Settings, load
+from huihua.config import SETTINGS, ConfigError, Secret, Settings, load, markdown_table
 from huihua.core.manager import DEFAULT_MAX_DATA_BYTES
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_readme_table_is_the_declarations() -> None:
+    readme = (ROOT / "README.md").read_text()
+    found = re.search(r"<!-- settings-table:[^\n]*-->\n(.*?)<!-- /settings-table -->", readme, re.DOTALL)
+    assert found, "README.md lost its settings-table block"
+    assert found[1] == markdown_table(), "README.md's settings table drifted: run scripts/settings-table"
+    for declared in SETTINGS.values():  # one row each, so none is forgotten
+        assert f"| `{declared.env}`" in found[1]
+
+
+def test_settings_table_script_checks_the_readme() -> None:
+    done = subprocess.run([sys.executable, str(ROOT / "scripts/settings-table"), "--check"],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stderr
 
 
 def test_defaults_are_declared_once() -> None:
