@@ -165,6 +165,92 @@ def test_doctor_unreachable_wechat(env: dict[str, str]) -> None:
     assert "s3cr3t-wechat" not in result.output
 
 
+# -- configuration mistakes: one line each, never a traceback -----------------------------------
+def bad_toml(tmp_path: Path) -> str:
+    (tmp_path / "bad.toml").write_text('store = "memory://\n')
+    return str(tmp_path / "bad.toml")
+
+
+@pytest.mark.parametrize("command", ["serve", "doctor", "purge"])
+@pytest.mark.parametrize(
+    ("setting", "value", "expected"),
+    [("HUIHUA_MAX_DATA_BYTES", "64k", "HUIHUA_MAX_DATA_BYTES='64k': expected a whole number"),
+     ("HUIHUA_CONFIG", "{tmp}/missing.toml", "HUIHUA_CONFIG='{tmp}/missing.toml': no such file"),
+     ("HUIHUA_CONFIG", "{bad_toml}", "HUIHUA_CONFIG='{tmp}/bad.toml': not valid TOML"),
+     ("HUIHUA_TRUST_PROXY", "maybe", "HUIHUA_TRUST_PROXY='maybe': 'maybe' is not an IP address or network"),
+     ("HUIHUA_COOKIE_SECURE", "maybe", "HUIHUA_COOKIE_SECURE='maybe': expected 1 or 0"),
+     ("HUIHUA_STORE", "redis:/host", "HUIHUA_STORE='redis:/host': no '://' after the scheme; expected a store URL")],
+    ids=["bytes-64k", "missing-config", "bad-toml", "trust-proxy-maybe", "cookie-secure-maybe", "store-one-slash"],
+)  # fmt: skip
+def test_a_bad_value_is_one_line(
+    env: dict[str, str], tmp_path: Path, command: str, setting: str, value: str, expected: str
+) -> None:
+    tmp = str(tmp_path)
+    value = value.format(tmp=tmp, bad_toml=bad_toml(tmp_path) if "bad_toml" in value else "")
+    args = [command, "--port", str(free_port())] if command == "serve" else [command]
+    result = run(env | {setting: value}, *args)  # an exception would fail the test: catch_exceptions=False
+    assert result.exit_code == (1 if command == "doctor" else 2), result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert expected.format(tmp=tmp) in lines[0]
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("extra", "toml", "expected"),
+    [({"HUIHUA_STOR": "memory://"}, "", "HUIHUA_STOR is not a setting; did you mean HUIHUA_STORE?"),
+     ({"HUIHUA_SERVICEKEY": "k"}, "", "HUIHUA_SERVICEKEY is not a setting; did you mean HUIHUA_SERVICE_KEY?"),
+     ({}, 'stor = "memory://"\n', "'stor' is not a setting; did you mean store?")],
+    ids=["env-stor", "env-servicekey", "toml-stor"],
+)  # fmt: skip
+def test_doctor_fails_on_unknown_names(env: dict[str, str], tmp_path: Path, extra: dict[str, str], toml: str,
+                                       expected: str) -> None:  # fmt: skip
+    if toml:
+        (tmp_path / "huihua.toml").write_text(toml)
+        extra = extra | {"HUIHUA_CONFIG": str(tmp_path / "huihua.toml")}
+    result = run(env | extra, "doctor")
+    assert result.exit_code == 1, result.stderr
+    assert next(line for line in result.stderr.splitlines() if expected in line).startswith("✗ ")
+
+
+def test_serve_warns_of_unknown_names(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    ran: list[object] = []
+    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: ran.append(app))
+    result = run(env | {"HUIHUA_STOR": "memory://"}, "serve", "--port", str(free_port()))
+    assert result.exit_code == 0, result.output
+    assert "warning: HUIHUA_STOR is not a setting; did you mean HUIHUA_STORE?" in result.stderr
+    assert len(ran) == 1  # a warning, not a refusal: it still serves
+
+
+def test_doctor_shows_where_each_setting_came_from(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "huihua.toml").write_text("max_data_bytes = 1000\n")
+    result = run(env | {"HUIHUA_CONFIG": str(tmp_path / "huihua.toml"), "HUIHUA_SERVICE_KEY": "not-shown"},
+                 "doctor")  # fmt: skip
+    assert result.exit_code == 0, result.stderr
+    rows = {
+        line.split()[0]: line.split() for line in result.stderr.splitlines() if line.startswith("  HUIHUA_")
+    }
+    assert rows["HUIHUA_STORE"][1:] == [env["HUIHUA_STORE"], "(env)"]
+    assert rows["HUIHUA_MAX_DATA_BYTES"][1:] == ["1000", "(file", f"{tmp_path}/huihua.toml)"]
+    assert rows["HUIHUA_SWEEP_INTERVAL"][1:] == ["60", "(default)"]
+    assert rows["HUIHUA_SERVICE_KEY"][1:] == ["set", "(env)"] and "not-shown" not in result.output
+
+
+def test_doctor_says_where_the_secret_key_is(env: dict[str, str], tmp_path: Path) -> None:
+    first = run(env, "doctor")
+    assert f"secret key: will be generated into {tmp_path}/huihua.secret" in first.stderr
+    (tmp_path / "huihua.secret").write_text("k" * 43)
+    second = run(env, "doctor")
+    assert second.exit_code == 0, second.stderr
+    assert f"✓ secret key: read from {tmp_path}/huihua.secret" in second.stderr
+    assert "will be generated" not in second.stderr
+    (tmp_path / "huihua.secret").write_text("short")
+    third = run(env, "doctor")
+    assert third.exit_code == 1 and "✗ secret key:" in third.stderr and "short secret" in third.stderr
+
+
 # -- serve ---------------------------------------------------------------------------------------
 @pytest.fixture
 def serve_process(env: dict[str, str], tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int]]:

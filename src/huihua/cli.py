@@ -20,23 +20,30 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from .config import ConfigError, Settings, masked_url
+from .config import SETTINGS, ConfigError, Loaded, Settings, load, masked_url
 from .logs import log_config
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)  # no wrapping in logs
-EMULATOR_APPID = "wx1234567890abcdef"
-EMULATOR_SECRET = "huihua-emulator-secret"  # noqa: S105 - the emulator's public test secret
 
 
-def _settings(**overrides: Any) -> Settings:
+def _load(prefix: str = "") -> Loaded:
+    """The settings, checked: a value that does not fit ends the command with one line each."""
     try:
-        return Settings.from_env(**overrides)
+        return load()
     except ConfigError as exc:
-        _fail(str(exc))
+        _fail("\n".join(prefix + line for line in str(exc).splitlines()))
+
+
+def _settings() -> Settings:
+    loaded = _load()
+    for line in loaded.unknown:
+        console.print(f"[bold yellow]warning:[/] {escape(line)}")
+    return loaded.settings
 
 
 def _fail(message: str, hint: str | None = None) -> NoReturn:
-    console.print(f"[bold red]error:[/] {escape(message)}")
+    for line in message.splitlines():
+        console.print(f"[bold red]error:[/] {escape(line)}")
     if hint:
         console.print(f"  [dim]{escape(hint)}[/]")
     sys.exit(2)
@@ -52,7 +59,9 @@ def main() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
 @click.option("--port", default=8600, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int, help="Worker processes.")
-@click.option("--store", envvar="HUIHUA_STORE", help="Session store URL [default: sqlite:///./huihua.db].")
+@click.option(
+    "--store", envvar="HUIHUA_STORE", help=f"Session store URL [default: {SETTINGS['store'].default}]."
+)
 @click.option(
     "--database", envvar="HUIHUA_DATABASE", help="Accounts database URL [default: the store's SQLite file]."
 )
@@ -79,11 +88,14 @@ def serve(
     if database:
         os.environ["HUIHUA_DATABASE"] = database
     if with_emulator:
-        os.environ.setdefault("HUIHUA_WECHAT_APPID", EMULATOR_APPID)
-        os.environ.setdefault("HUIHUA_WECHAT_SECRET", EMULATOR_SECRET)
+        from .wechat.emulator.state import DEFAULT_APPID, DEFAULT_SECRET
+
+        os.environ.setdefault("HUIHUA_WECHAT_APPID", DEFAULT_APPID)
+        os.environ.setdefault("HUIHUA_WECHAT_SECRET", DEFAULT_SECRET)
         os.environ["HUIHUA_WECHAT_API_BASE"] = f"http://127.0.0.1:{emulator_port}"
+    loaded = _load(prefix="cannot start: ")
     try:
-        settings = _settings().with_secret_key()  # generate the key once, before workers race for it
+        settings = loaded.settings.with_secret_key()  # generate the key once, before workers race for it
     except ConfigError as exc:
         _fail(str(exc))
     # for the lines before uvicorn starts; uvicorn applies it again (dictConfig consumes its dict)
@@ -122,6 +134,8 @@ def serve(
         accounts=masked_url(settings.database_url),
         wechat=wechat,
     )
+    for line in loaded.unknown:  # a typo is not fatal to a running service, but it is said
+        _announce(settings, f"[bold yellow]warning:[/] {escape(line)}", f"warning: {line}")
     _warn_if_evicting(settings)
     uvicorn.run(
         app,
@@ -194,6 +208,7 @@ def _start_emulator_thread(settings: Settings, host: str, port: int, log_level: 
     import uvicorn
 
     from .wechat.emulator import create_app as create_emulator
+    from .wechat.emulator.state import DEFAULT_APPID
 
     config = uvicorn.Config(
         create_emulator(),
@@ -213,10 +228,10 @@ def _start_emulator_thread(settings: Settings, host: str, port: int, log_level: 
     url = f"http://{host}:{port}"
     _announce(
         settings,
-        f"[bold]WeChat emulator[/] on [cyan]{url}[/] (appid {EMULATOR_APPID}; control API under /_emulator/)",
+        f"[bold]WeChat emulator[/] on [cyan]{url}[/] (appid {DEFAULT_APPID}; control API under /_emulator/)",
         f"WeChat emulator on {url}",
         url=url,
-        appid=EMULATOR_APPID,
+        appid=DEFAULT_APPID,
     )
 
 
@@ -227,8 +242,9 @@ def _start_emulator_thread(settings: Settings, host: str, port: int, log_level: 
 def emulator(host: str, port: int, apps: tuple[str, ...]) -> None:
     """Run the local WeChat API emulator (offline development and tests)."""
     from .wechat.emulator import run
+    from .wechat.emulator.state import DEFAULT_APPID, DEFAULT_SECRET
 
-    registered = {EMULATOR_APPID: EMULATOR_SECRET}
+    registered = {DEFAULT_APPID: DEFAULT_SECRET}
     for item in apps:
         appid, sep, secret = item.partition(":")
         if not sep or not appid or not secret:
@@ -237,11 +253,11 @@ def emulator(host: str, port: int, apps: tuple[str, ...]) -> None:
     run(host=host, port=port, apps=registered)
 
 
-def _manager() -> Any:
+def _manager(settings: Settings | None = None) -> Any:
     from .core.manager import SessionManager
     from .stores import store_from_url
 
-    settings = _settings()
+    settings = settings or _settings()
     return SessionManager(
         store_from_url(settings.store),
         events=(),
@@ -331,7 +347,6 @@ def doctor() -> None:
     """Check configuration, the store, the accounts database and WeChat credentials."""
     from .core.errors import HuihuaError
 
-    settings = _settings()
     ok = True
 
     def report(good: bool, what: str, advice: str = "", *, optional: bool = False) -> None:
@@ -339,10 +354,22 @@ def doctor() -> None:
         nonlocal ok
         ok = ok and (good or optional)
         mark = "[green]✓[/]" if good else "[yellow]![/]" if optional else "[red]✗[/]"
-        console.print(f"{mark} {what}" + (f"\n    [dim]{advice}[/]" if advice and not good else ""))
+        console.print(
+            f"{mark} {escape(what)}" + (f"\n    [dim]{escape(advice)}[/]" if advice and not good else "")
+        )
 
     try:
-        store = _manager().store
+        loaded = load()
+    except ConfigError as exc:
+        for line in str(exc).splitlines():
+            report(False, line)
+        sys.exit(1)
+    settings = loaded.settings
+    _show_settings(loaded)
+    for line in loaded.unknown:
+        report(False, line, "remove it or correct the name")
+    try:
+        store = _manager(settings).store
         store.ping()
         report(True, f"session store reachable: {masked_url(settings.store)}")
         if _is_redis(settings.store):
@@ -365,10 +392,7 @@ def doctor() -> None:
         report(True, f"accounts database reachable: {masked_url(settings.database_url)}")
     except (HuihuaError, ValueError) as exc:
         report(False, f"accounts database: {exc}", "fix HUIHUA_DATABASE (sqlite:///path or postgresql://)")
-    report(
-        True,  # nothing to fix: a missing key is generated on first start
-        "secret key: " + ("set" if settings.secret_key else "will be generated beside the database"),
-    )
+    _check_secret_key(settings, report)
     report(
         settings.service_key is not None,
         "service key "
@@ -391,6 +415,28 @@ def doctor() -> None:
             optional=True,
         )
     sys.exit(0 if ok else 1)
+
+
+def _show_settings(loaded: Loaded) -> None:
+    """Every setting, its value fit to print and where it came from (env, file, default)."""
+    width = max(len(d.env) for d in SETTINGS.values())
+    console.print("settings:")
+    for name, declared in SETTINGS.items():
+        value = declared.show(getattr(loaded.settings, name))
+        console.print(f"  {declared.env:<{width}}  {escape(value)}  [dim]({escape(loaded.sources[name])})[/]")
+
+
+def _check_secret_key(settings: Settings, report: Any) -> None:
+    path = settings.secret_file()
+    if not settings.secret_key and not path.exists():
+        report(True, f"secret key: will be generated into {path} on first start")  # nothing to fix
+        return
+    try:
+        settings.with_secret_key()  # reads the file; generates nothing, as the file exists
+    except ConfigError as exc:
+        report(False, f"secret key: {exc}")
+        return
+    report(True, "secret key: " + ("set" if settings.secret_key else f"read from {path}"))
 
 
 def _check_wechat(settings: Settings) -> bool:

@@ -22,12 +22,13 @@ import pytest
 from servicekit import PASSWORD, ServeProcess, free_port, huihua_command, serve_env, wait_for_port
 from test_http_metrics import sample
 
-from huihua.cli import EMULATOR_APPID, EMULATOR_SECRET
 from huihua.core.clock import FakeClock
 from huihua.core.manager import SessionManager
 from huihua.core.store import Store
 from huihua.core.sweeper import LOCK_KEY
 from huihua.stores import store_from_url
+from huihua.wechat.emulator.state import DEFAULT_APPID as EMULATOR_APPID
+from huihua.wechat.emulator.state import DEFAULT_SECRET as EMULATOR_SECRET
 
 pytestmark = [pytest.mark.anyio, pytest.mark.slow]
 

@@ -29,7 +29,8 @@ from servicekit import (
     wait_for_port,
 )
 
-from huihua.cli import EMULATOR_APPID, EMULATOR_SECRET
+from huihua.wechat.emulator.state import DEFAULT_APPID as EMULATOR_APPID
+from huihua.wechat.emulator.state import DEFAULT_SECRET as EMULATOR_SECRET
 
 pytestmark = pytest.mark.slow
 

@@ -13,6 +13,7 @@ from typing import Any, Self, TypeVar, cast
 import anyio
 import httpx
 
+from ..config import DEFAULT_WECHAT_API_BASE as DEFAULT_API_BASE
 from ..config import Secret
 from ..core.clock import Clock, SystemClock
 from ..core.store import AsyncStore, Store
@@ -49,8 +50,6 @@ from .protocol import (
 from .tokens import AsyncTokenManager, TokenCache, TokenManager
 
 T = TypeVar("T")
-
-DEFAULT_API_BASE = "https://api.weixin.qq.com"
 
 
 redact.install()  # httpx logs request URLs; ours carry the appsecret, js_code or a token

@@ -20,11 +20,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import DEFAULT_WECHAT_API_BASE as DEFAULT_API_BASE
 from ..core.clock import Clock
 from .errors import WeChatUnavailable
 from .protocol import AccessToken, Flow, KvDelete, KvGet, KvSet, Sleep, TokenSource
-
-DEFAULT_API_BASE = "https://api.weixin.qq.com"
 
 
 @dataclass(frozen=True)

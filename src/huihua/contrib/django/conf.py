@@ -1,11 +1,14 @@
 """Django settings for huihua, and the session managers built from them (one per process).
 
-    HUIHUA_STORE            store URL                          "sqlite:///./huihua.db"
+The settings the service also reads mean the same here and are read through the same
+declarations (huihua.config.SETTINGS: same names, same checks, same defaults; a bad value is a
+ConfigError naming it): HUIHUA_STORE, HUIHUA_MAX_DATA_BYTES, HUIHUA_WECHAT_APPID,
+HUIHUA_WECHAT_SECRET, HUIHUA_WECHAT_API_BASE. Django's own:
+
     SESSION_COOKIE_AGE      absolute lifetime of a browser session (Django's own knob)
     HUIHUA_IDLE_TIMEOUT     idle timeout of a browser session, seconds; None: no idle limit
                             (default 30 minutes, the ASVS L2 figure; see core/policy.py)
     HUIHUA_LIFETIMES        {"miniprogram": {"idle": s, "absolute": s}, ...} other client kinds
-    HUIHUA_MAX_DATA_BYTES   cap on one session's data                  65536
     HUIHUA_LEGACY_SESSIONS  accept keys imported by huihua_import_sessions, once each   True
 
 Browser sessions take their absolute lifetime from SESSION_COOKIE_AGE, so the cookie Django sets
@@ -22,12 +25,12 @@ from typing import Any
 
 from django.conf import settings
 
+from ...config import SETTINGS
 from ...core.async_manager import AsyncSessionManager
-from ...core.manager import DEFAULT_MAX_DATA_BYTES, SessionManager
+from ...core.manager import SessionManager
 from ...core.policy import DEFAULT_LIFETIMES, MINUTE, ExpiryPolicy, Lifetime
 from ...stores import async_store_from_url, store_from_url
 
-DEFAULT_STORE = "sqlite:///./huihua.db"
 DEFAULT_IDLE_TIMEOUT = 30 * MINUTE
 
 
@@ -47,6 +50,12 @@ def _lifetime(value: Mapping[str, Any] | Lifetime, default: Lifetime) -> Lifetim
     return Lifetime(idle=value.get("idle", default.idle), absolute=value.get("absolute", default.absolute))
 
 
+def shared(name: str) -> Any:
+    """A setting the service reads too (huihua.config): Django's value, checked the same way, or
+    the same default."""
+    return SETTINGS[name].parse(getattr(settings, SETTINGS[name].env, None))
+
+
 def config() -> Config:
     """Read the settings now (they change under override_settings in tests)."""
     lifetimes = dict(DEFAULT_LIFETIMES)
@@ -57,9 +66,9 @@ def config() -> Config:
     for client, value in getattr(settings, "HUIHUA_LIFETIMES", {}).items():
         lifetimes[client] = _lifetime(value, lifetimes.get(client, lifetimes["browser"]))
     return Config(
-        store_url=getattr(settings, "HUIHUA_STORE", DEFAULT_STORE),
+        store_url=shared("store"),
         lifetimes=tuple(sorted(lifetimes.items())),
-        max_data_bytes=getattr(settings, "HUIHUA_MAX_DATA_BYTES", DEFAULT_MAX_DATA_BYTES),
+        max_data_bytes=shared("max_data_bytes"),
     )
 
 

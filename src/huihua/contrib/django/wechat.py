@@ -18,9 +18,9 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest
 
 from ...accounts.wechat_login import Flow, Member, WeChatDirectory, WeChatLogin, WeChatLoginError, run
-from ...wechat.client import DEFAULT_API_BASE, WeChatClient
+from ...wechat.client import WeChatClient
 from . import crypto
-from .conf import manager
+from .conf import manager, shared
 from .middleware import issue_token
 from .models import WeChatIdentity
 from .passwords import check_password
@@ -37,11 +37,10 @@ _clients: dict[tuple[str, str, str], WeChatClient] = {}
 
 
 def wechat_settings() -> tuple[str, str, str]:
-    appid = getattr(settings, "HUIHUA_WECHAT_APPID", "")
-    secret = getattr(settings, "HUIHUA_WECHAT_SECRET", "")
+    appid, secret = shared("wechat_appid"), shared("wechat_secret")
     if not appid or not secret:
         raise WeChatLoginError(503, "wechat_not_configured", NOT_CONFIGURED)
-    return appid, secret, getattr(settings, "HUIHUA_WECHAT_API_BASE", DEFAULT_API_BASE)
+    return appid, secret.reveal(), shared("wechat_api_base")
 
 
 def client() -> WeChatClient:
