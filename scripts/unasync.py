@@ -26,6 +26,7 @@ PACKAGE = ROOT / "src/huihua"
 TWINS = (  # (the file holding the async source, the file whose generated part is its sync twin)
     ("core/async_manager.py", "core/manager.py"),
     ("core/sweeper.py", "core/sweeper.py"),
+    ("wechat/tokens.py", "wechat/tokens.py"),
 )
 
 SUBSTITUTIONS = (  # whole words, applied in this order
