@@ -45,7 +45,10 @@ SUBSTITUTIONS = (  # whole words, applied in this order
     ("async for", "for"),
     ("await ", ""),
 )
-COMPILED = [(re.compile(rf"\b{re.escape(old)}"), new) for old, new in SUBSTITUTIONS]
+COMPILED = [
+    (re.compile(rf"\b{re.escape(old)}" + (r"\b" if old[-1].isalnum() or old[-1] == "_" else "")), new)
+    for old, new in SUBSTITUTIONS
+]
 LEFT_OVER = re.compile(r"\b(async|await|asyncio|Async\w*)\b")
 
 SOURCE_MARK = "# unasync: source"
