@@ -180,7 +180,7 @@ def test_a_holder_that_stalls_past_its_lease_while_renewing_never_holds_it_with_
 async def test_the_async_sweeper_too_never_holds_the_lease_with_another_after_a_stall(
     shared_url: str, clock: FakeClock, after: int
 ) -> None:
-    """The same race for the service's sweeper (a hand-written twin, not generated): the stall
+    """The same race for the service's sweeper (the async source `Sweeper` is generated from): the stall
     is the event loop's, and the other process's claim runs to its end meanwhile."""
     stalling = Stalling(async_store_from_url(shared_url))
     other_store = store_from_url(shared_url)  # the other process, synchronous: it runs in the stall

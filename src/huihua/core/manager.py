@@ -2,6 +2,8 @@
 
 The decisions (new records, expiry checks, when to write activity, what a rotation carries) live
 in `ManagerBase` and do no I/O; `SessionManager` and `AsyncSessionManager` only call the store.
+`SessionManager`, at the end of this module, is generated from `AsyncSessionManager`
+(core/async_manager.py) by scripts/unasync.py: edit that one, then run the script.
 """
 
 from __future__ import annotations
@@ -168,8 +170,12 @@ class ManagerBase(Generic[S]):
         self._emit(kind, record, user_id=user_id, reason=reason)
 
 
+# unasync: generated from core/async_manager.py by scripts/unasync.py: do not edit below this line;
+# edit the async twin there, then run `python scripts/unasync.py`.
+
+
 class SessionManager(ManagerBase[Store]):
-    """The synchronous twin (Django, scripts, the CLI)."""
+    """The store calls of each operation; every decision is `ManagerBase`'s."""
 
     def create(
         self,

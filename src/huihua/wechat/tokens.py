@@ -9,6 +9,9 @@ token WeChat rejected, and only that one token is replaced, once, however many c
 
 The stable token (`/cgi-bin/stable_token`, normal mode) is the default: it cannot invalidate the
 token other processes hold. force_refresh is never used here (20 a day; for leaked tokens only).
+
+`AsyncTokenManager` is the hand-written source of the twins; `TokenManager`, at the end, is
+generated from it by scripts/unasync.py.
 """
 
 from __future__ import annotations
@@ -126,25 +129,11 @@ class TokenCache(TokenSource):
             delay = min(delay * 2, 0.2)
 
 
-class TokenManager:
-    """The synchronous face of a TokenCache, driven by a WeChatClient."""
-
-    def __init__(self, cache: TokenCache, run: Callable[[Flow[Any]], Any]) -> None:
-        self.cache = cache
-        self._run = run
-
-    def get(self) -> str:
-        return str(self._run(self.cache.get()))
-
-    def replace(self, rejected: str) -> str:
-        return str(self._run(self.cache.replace(rejected)))
-
-    def clear(self) -> None:
-        self._run(self.cache.clear())
+# unasync: source of TokenManager: everything below, up to the generated part.
 
 
 class AsyncTokenManager:
-    """The asynchronous face of a TokenCache, driven by an AsyncWeChatClient."""
+    """The face of a TokenCache: its flows, run by the WeChat client that made it."""
 
     def __init__(self, cache: TokenCache, run: Callable[[Flow[Any]], Any]) -> None:
         self.cache = cache
@@ -158,3 +147,24 @@ class AsyncTokenManager:
 
     async def clear(self) -> None:
         await self._run(self.cache.clear())
+
+
+# unasync: generated from wechat/tokens.py by scripts/unasync.py: do not edit below this line;
+# edit the async twin there, then run `python scripts/unasync.py`.
+
+
+class TokenManager:
+    """The face of a TokenCache: its flows, run by the WeChat client that made it."""
+
+    def __init__(self, cache: TokenCache, run: Callable[[Flow[Any]], Any]) -> None:
+        self.cache = cache
+        self._run = run
+
+    def get(self) -> str:
+        return str(self._run(self.cache.get()))
+
+    def replace(self, rejected: str) -> str:
+        return str(self._run(self.cache.replace(rejected)))
+
+    def clear(self) -> None:
+        self._run(self.cache.clear())
