@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 import anyio
 import httpx
@@ -296,7 +296,7 @@ class AsyncWeChatClient(_BaseClient):
             stable_token=stable_token,
         )
         if token_store is None:
-            token_store = cast(AsyncStore, InlineAsyncStore(MemoryStore()))
+            token_store = InlineAsyncStore(MemoryStore())
         self._store: AsyncStore = token_store
         self._http = httpx.AsyncClient(base_url=self.api_base, transport=transport, timeout=timeout)
         self.tokens = AsyncTokenManager(self._token_cache, self._run)
