@@ -204,8 +204,11 @@ def redis_target() -> Target:
         pipe = plain.pipeline(transaction=False)
         pending = 0
         for r in records:
-            keys = [store.meta_key(r.key), store.data_key(r.key), store.index_key(r.user_id or "")]
-            create(keys=keys, args=store._create_args(r, now), client=pipe)
+            keys = [store.meta_key(r.key), store.data_key(r.key)]
+            if r.user_id is not None:  # as RedisBase._insert: the index and the user's mark
+                keys += (store.index_key(r.user_id), store.mark_key(r.user_id))
+            head: list[str | int] = [repr(float(now)), ""]  # now, no per-user cap
+            create(keys=keys, args=[*head, *store._create_args(r, now)], client=pipe)
             pending += 1
             if pending == 2000:
                 pipe.execute()

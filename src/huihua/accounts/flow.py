@@ -2,8 +2,8 @@
 
 A flow yields `Call(target, method, args)` and `Sleep(seconds)` and receives their results (or has
 the exception raised at its `yield`, so it may clean up). `run` performs them on synchronous
-targets (Django), `arun` awaits them on asynchronous ones (the service): the same decisions, two
-thin drivers, as httpx drives `Auth.auth_flow`.
+targets (Django), `arun` awaits them on asynchronous ones (the service), both through the shared
+drivers of `core/flow.py` (`throw=True`): the same decisions, as httpx drives `Auth.auth_flow`.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import anyio
+
+from ..core.flow import adrive, drive
 
 T = TypeVar("T")
 
@@ -41,37 +43,23 @@ def call(target: str, method: str, *args: Any, **kwargs: Any) -> Call:
 
 def run(flow: Flow[T], **targets: Any) -> T:
     """Drive `flow`, calling the synchronous `targets` by name (wechat=, store=, directory=)."""
-    result: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            op = flow.throw(error) if error is not None else flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        result, error = None, None
-        try:
-            if isinstance(op, Sleep):
-                time.sleep(op.seconds)
-            else:
-                result = getattr(targets[op.target], op.method)(*op.args, **op.kwargs)
-        except Exception as exc:  # the flow decides: it may release its claim, or not catch it
-            error = exc
+
+    def perform(op: Call | Sleep) -> Any:
+        if isinstance(op, Sleep):
+            time.sleep(op.seconds)
+            return None
+        return getattr(targets[op.target], op.method)(*op.args, **op.kwargs)
+
+    return drive(flow, perform, throw=True)  # the flow decides: it may release its claim, or not
 
 
 async def arun(flow: Flow[T], **targets: Any) -> T:
     """Drive `flow`, awaiting the asynchronous `targets` by name."""
-    result: Any = None
-    error: BaseException | None = None
-    while True:
-        try:
-            op = flow.throw(error) if error is not None else flow.send(result)
-        except StopIteration as stop:
-            return stop.value  # type: ignore[no-any-return]
-        result, error = None, None
-        try:
-            if isinstance(op, Sleep):
-                await anyio.sleep(op.seconds)
-            else:
-                result = await getattr(targets[op.target], op.method)(*op.args, **op.kwargs)
-        except Exception as exc:
-            error = exc
+
+    async def perform(op: Call | Sleep) -> Any:
+        if isinstance(op, Sleep):
+            await anyio.sleep(op.seconds)
+            return None
+        return await getattr(targets[op.target], op.method)(*op.args, **op.kwargs)
+
+    return await adrive(flow, perform, throw=True)

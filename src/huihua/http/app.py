@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any, cast
+from typing import Any
 
 from fastapi import FastAPI
 
@@ -62,7 +62,7 @@ def create_app(
         visitor = Lifetime(settings.anonymous_idle_timeout, settings.anonymous_absolute_timeout)
         policy = replace(policy, anonymous=visitor)
     manager = AsyncSessionManager(
-        cast(AsyncStore, TimedStore(raw_store, metrics)),
+        TimedStore(raw_store, metrics),
         policy=policy,
         max_data_bytes=settings.max_data_bytes,
         anonymous_max_data_bytes=settings.anonymous_max_data_bytes,

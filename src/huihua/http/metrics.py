@@ -12,13 +12,18 @@ import json
 import os
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TypeVar
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from ..core.data import DataChanges
 from ..core.events import SessionEvent
+from ..core.record import SessionRecord, Timing
+from ..core.store import AsyncStore
+
+R = TypeVar("R")
 
 
 class Metrics:
@@ -78,25 +83,95 @@ class Metrics:
 
 
 class TimedStore:
-    """An AsyncStore that records how long each call took."""
+    """An AsyncStore that records how long each call took (`huihua_store_latency_seconds`, by
+    operation). Every method is written out, so mypy checks it against the protocol."""
 
-    def __init__(self, store: Any, metrics: Metrics) -> None:
+    def __init__(self, store: AsyncStore, metrics: Metrics) -> None:
         self._store = store
         self._histogram = metrics.store_latency
+        self._observers: dict[str, Callable[[float], None]] = {}
 
-    def __getattr__(self, name: str) -> Any:
-        method = getattr(self._store, name)
-        observe = self._histogram.labels(name).observe
+    async def _timed(self, op: str, call: Awaitable[R]) -> R:
+        start = time.perf_counter()
+        try:
+            return await call
+        finally:
+            observe = self._observers.get(op)
+            if observe is None:  # an operation's series appears once it is first called
+                observe = self._observers[op] = self._histogram.labels(op).observe
+            observe(time.perf_counter() - start)
 
-        async def timed(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return await method(*args, **kwargs)
-            finally:
-                observe(time.perf_counter() - start)
+    async def create(self, record: SessionRecord, *, max_per_user: int | None = None) -> list[str]:
+        return await self._timed("create", self._store.create(record, max_per_user=max_per_user))
 
-        setattr(self, name, timed)
-        return timed
+    async def get(self, key: str) -> SessionRecord | None:
+        return await self._timed("get", self._store.get(key))
+
+    async def update(
+        self,
+        key: str,
+        now: float,
+        *,
+        changes: DataChanges | None = None,
+        timing: Timing | None = None,
+        max_bytes: int,
+    ) -> SessionRecord | None:
+        call = self._store.update(key, now, changes=changes, timing=timing, max_bytes=max_bytes)
+        return await self._timed("update", call)
+
+    async def rotate(
+        self,
+        old_key: str,
+        new: SessionRecord,
+        now: float,
+        *,
+        keep_data: bool,
+        max_bytes: int,
+        max_per_user: int | None = None,
+    ) -> tuple[SessionRecord, list[str]] | None:
+        call = self._store.rotate(
+            old_key, new, now, keep_data=keep_data, max_bytes=max_bytes, max_per_user=max_per_user
+        )
+        return await self._timed("rotate", call)
+
+    async def revoke(self, key: str, now: float) -> SessionRecord | None:
+        return await self._timed("revoke", self._store.revoke(key, now))
+
+    async def revoke_id(self, user_id: str, session_id: str, now: float) -> bool:
+        return await self._timed("revoke_id", self._store.revoke_id(user_id, session_id, now))
+
+    async def revoke_user(self, user_id: str, now: float, *, except_id: str | None = None) -> list[str]:
+        return await self._timed("revoke_user", self._store.revoke_user(user_id, now, except_id=except_id))
+
+    async def set_user_blocked(self, user_id: str, blocked: bool, now: float) -> list[str]:
+        return await self._timed("set_user_blocked", self._store.set_user_blocked(user_id, blocked, now))
+
+    async def list_user(self, user_id: str, now: float) -> list[SessionRecord]:
+        return await self._timed("list_user", self._store.list_user(user_id, now))
+
+    async def purge(self, now: float, limit: int) -> int:
+        return await self._timed("purge", self._store.purge(now, limit))
+
+    async def count(self, now: float) -> int:
+        return await self._timed("count", self._store.count(now))
+
+    async def kv_set(
+        self, key: str, value: str, *, now: float, ttl: float, only_if_absent: bool = False
+    ) -> bool:
+        call = self._store.kv_set(key, value, now=now, ttl=ttl, only_if_absent=only_if_absent)
+        return await self._timed("kv_set", call)
+
+    async def kv_get(self, key: str, *, now: float) -> str | None:
+        return await self._timed("kv_get", self._store.kv_get(key, now=now))
+
+    async def kv_delete(self, key: str, *, if_value: str | None = None) -> bool:
+        return await self._timed("kv_delete", self._store.kv_delete(key, if_value=if_value))
+
+    async def ping(self) -> None:
+        await self._timed("ping", self._store.ping())
+
+    async def close(self) -> None:
+        await self._timed("close", self._store.close())
 
 
 class RequestMetricsMiddleware:

@@ -10,7 +10,6 @@ postgresql://user@host/db      teams whose system of record is PostgreSQL
 
 from __future__ import annotations
 
-from typing import cast
 from urllib.parse import parse_qs, urlsplit
 
 from ..core.store import AsyncStore, Store
@@ -49,19 +48,19 @@ def store_from_url(url: str) -> Store:
     if scheme in ("redis", "rediss", "unix"):
         from .redis import RedisStore
 
-        return cast(Store, RedisStore.from_url(url))
+        return RedisStore.from_url(url)
     if scheme == "redis+cluster":
         from .redis_cluster import RedisClusterStore
 
-        return cast(Store, RedisClusterStore.from_url(url))
+        return RedisClusterStore.from_url(url)
     if scheme == "redis+sentinel":
         from .redis_sentinel import RedisSentinelStore
 
-        return cast(Store, RedisSentinelStore.from_url(url))
+        return RedisSentinelStore.from_url(url)
     if scheme in ("postgres", "postgresql"):
         from .postgres import PostgresStore
 
-        return cast(Store, PostgresStore.from_url(url))
+        return PostgresStore.from_url(url)
     raise ValueError(
         f"unknown store URL scheme {scheme!r}: use memory://, sqlite://, redis://, redis+cluster://, "
         "redis+sentinel:// or postgresql://"
@@ -74,29 +73,29 @@ def async_store_from_url(url: str) -> AsyncStore:
 
     scheme = urlsplit(url).scheme
     if scheme == "memory":
-        return cast(AsyncStore, InlineAsyncStore(_memory(urlsplit(url).netloc)))
+        return InlineAsyncStore(_memory(urlsplit(url).netloc))
     if scheme == "sqlite":
         from .sqlite import SQLiteStore
 
         path, options = _sqlite_path(url)
         sync = SQLiteStore(path, synchronous=options.get("synchronous", "NORMAL"), raise_busy=True)
-        return cast(AsyncStore, InlineAsyncStore(sync))
+        return InlineAsyncStore(sync)
     if scheme in ("redis", "rediss", "unix"):
         from .redis import AsyncRedisStore
 
-        return cast(AsyncStore, AsyncRedisStore.from_url(url))
+        return AsyncRedisStore.from_url(url)
     if scheme == "redis+cluster":
         from .redis_cluster import AsyncRedisClusterStore
 
-        return cast(AsyncStore, AsyncRedisClusterStore.from_url(url))
+        return AsyncRedisClusterStore.from_url(url)
     if scheme == "redis+sentinel":
         from .redis_sentinel import AsyncRedisSentinelStore
 
-        return cast(AsyncStore, AsyncRedisSentinelStore.from_url(url))
+        return AsyncRedisSentinelStore.from_url(url)
     if scheme in ("postgres", "postgresql"):
         from .postgres import AsyncPostgresStore
 
-        return cast(AsyncStore, AsyncPostgresStore.from_url(url))
+        return AsyncPostgresStore.from_url(url)
     raise ValueError(
         f"unknown store URL scheme {scheme!r}: use memory://, sqlite://, redis://, redis+cluster://, "
         "redis+sentinel:// or postgresql://"

@@ -34,6 +34,7 @@ from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 
 from ..core.data import DataChanges, apply_changes, dumps
 from ..core.errors import StoreUnavailable
+from ..core.flow import adrive, drive
 from ..core.record import SessionRecord, Timing
 from .flows import AsyncFlowStore, FlowStore
 from .rows import decode_marked, decode_row, insert_args
@@ -201,17 +202,6 @@ class PostgresBase:
         yield SQL.ping, ()
 
 
-def _drive(op: Op[T], execute: Any) -> T:
-    """Run a query generator with a sync `execute(query) -> rows`."""
-    try:
-        query = next(op)
-        while True:
-            query = op.send(execute(query))
-    except StopIteration as done:
-        result: T = done.value
-        return result
-
-
 def _pool_kwargs(url: str, max_size: int, timeout: float, connect: dict[str, Any]) -> dict[str, Any]:
     return {
         "conninfo": url,
@@ -269,7 +259,7 @@ class PostgresStore(PostgresBase, FlowStore):
                 cur.execute(query[0], query[1])
                 return (cur.fetchall() if cur.description else []), cur.rowcount
 
-            return _drive(op, execute)
+            return drive(op, execute)
 
     def _run(self, op: Op[T]) -> T:
         with driver_errors():
@@ -316,15 +306,12 @@ class AsyncPostgresStore(PostgresBase, AsyncFlowStore):
 
     async def _transaction(self, op: Op[T]) -> T:
         async with self.pool.connection() as conn, conn.cursor() as cur:
-            try:
-                query = next(op)
-                while True:
-                    await cur.execute(query[0], query[1])
-                    rows = (await cur.fetchall()) if cur.description else []
-                    query = op.send((rows, cur.rowcount))
-            except StopIteration as done:
-                result: T = done.value
-                return result
+
+            async def execute(query: Query) -> Rows:
+                await cur.execute(query[0], query[1])
+                return ((await cur.fetchall()) if cur.description else []), cur.rowcount
+
+            return await adrive(op, execute)
 
     async def _run(self, op: Op[T]) -> T:
         with driver_errors():

@@ -25,7 +25,8 @@ Deadlines are compared against the `now` the engine passes in (so a fake clock w
 contract (and for a clock that is ahead of Redis); with TTLs it rarely finds anything.
 
 Each operation is a generator written once in `RedisBase`, yielding steps that the sync and the
-async twin execute (httpx's auth_flow idea); driver errors become `StoreUnavailable` in one place.
+async twin perform (`_step`) under the shared drivers of `core/flow.py`; driver errors become
+`StoreUnavailable` in one place.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ from ..core.errors import (
     SessionDataTooLarge,
     StoreUnavailable,
 )
+from ..core.flow import adrive, drive
 from ..core.record import SessionRecord, Timing, ttl_seconds
 from ..core.tokens import is_session_key, key_tag, routing_tag
 from . import _lua
@@ -570,13 +572,7 @@ class RedisStore(RedisBase, FlowStore):
 
     def _run(self, flow: Flow[T]) -> T:
         with driver_errors():
-            try:
-                step = next(flow)
-                while True:
-                    step = flow.send(self._step(step))
-            except StopIteration as done:
-                result: T = done.value
-                return result
+            return drive(flow, self._step)
 
     TOPOLOGY = False  # one server (a cluster or a sentinel group: several, named)
 
@@ -633,13 +629,7 @@ class AsyncRedisStore(RedisBase, AsyncFlowStore):
 
     async def _run(self, flow: Flow[T]) -> T:
         with driver_errors():
-            try:
-                step = next(flow)
-                while True:
-                    step = flow.send(await self._step(step))
-            except StopIteration as done:
-                result: T = done.value
-                return result
+            return await adrive(flow, self._step)
 
     async def close(self) -> None:
         await self.client.aclose()

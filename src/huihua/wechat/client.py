@@ -1,14 +1,15 @@
 """WeChatClient and AsyncWeChatClient: thin I/O drivers over the flows of `protocol` and `tokens`.
 
 Everything that decides lives in `_BaseClient` (no I/O); each twin only performs the operations a
-flow yields: an HTTP request through httpx, a sleep, or a call to the token store.
+flow yields (`_perform`: an HTTP request through httpx, a sleep, or a call to the token store)
+under the shared drivers of `core/flow.py`.
 """
 
 from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import Any, Self, TypeVar, cast
+from typing import Any, Self, TypeVar
 
 import anyio
 import httpx
@@ -16,6 +17,7 @@ import httpx
 from ..config import DEFAULT_WECHAT_API_BASE as DEFAULT_API_BASE
 from ..config import Secret
 from ..core.clock import Clock, SystemClock
+from ..core.flow import adrive, drive
 from ..core.store import AsyncStore, Store
 from ..stores.inline import InlineAsyncStore
 from ..stores.memory import MemoryStore
@@ -180,7 +182,7 @@ class WeChatClient(_BaseClient):
             backoff=backoff,
             stable_token=stable_token,
         )
-        self._store: Store = token_store if token_store is not None else cast(Store, MemoryStore())
+        self._store: Store = token_store if token_store is not None else MemoryStore()
         self._http = httpx.Client(base_url=self.api_base, transport=transport, timeout=timeout)
         self.tokens = TokenManager(self._token_cache, self._run)
 
@@ -206,13 +208,7 @@ class WeChatClient(_BaseClient):
         return self._store.kv_delete(op.key, if_value=op.if_value)
 
     def _run(self, flow: Flow[T]) -> T:
-        result: Any = None
-        while True:
-            try:
-                op = flow.send(result)
-            except StopIteration as stop:
-                return cast(T, stop.value)
-            result = self._perform(op)
+        return drive(flow, self._perform)
 
     def code2session(self, code: str) -> Code2SessionResult:
         """Exchange a wx.login code for openid, session_key and unionid (once: codes are spent)."""
@@ -299,7 +295,7 @@ class AsyncWeChatClient(_BaseClient):
             stable_token=stable_token,
         )
         if token_store is None:
-            token_store = cast(AsyncStore, InlineAsyncStore(MemoryStore()))
+            token_store = InlineAsyncStore(MemoryStore())
         self._store: AsyncStore = token_store
         self._http = httpx.AsyncClient(base_url=self.api_base, transport=transport, timeout=timeout)
         self.tokens = AsyncTokenManager(self._token_cache, self._run)
@@ -326,13 +322,7 @@ class AsyncWeChatClient(_BaseClient):
         return await self._store.kv_delete(op.key, if_value=op.if_value)
 
     async def _run(self, flow: Flow[T]) -> T:
-        result: Any = None
-        while True:
-            try:
-                op = flow.send(result)
-            except StopIteration as stop:
-                return cast(T, stop.value)
-            result = await self._perform(op)
+        return await adrive(flow, self._perform)
 
     async def code2session(self, code: str) -> Code2SessionResult:
         return await self._run(self._code2session(code))
