@@ -49,3 +49,25 @@ test('installing the package runs nothing: no install-time scripts, no dependenc
   assert.equal(pkg.bundleDependencies || pkg.bundledDependencies, undefined)
   assert.ok(!fs.existsSync(path.join(ROOT, 'binding.gyp')), 'binding.gyp makes npm run node-gyp on install')
 })
+
+test('every link in the README points inside the package (it is read from the tarball)', () => {
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')
+  const files = new Set(EXPECTED)
+  const targets = [...readme.matchAll(/\]\(([^)\s]+)\)/g)].map((m) => m[1])
+  for (const target of targets) {
+    if (target.startsWith('#')) continue
+    assert.ok(files.has(target.replace(/^\.\//, '').replace(/#.*$/, '')), `README links out of the package: ${target}`)
+  }
+})
+
+test('the README documents every client option (ClientOptions in src/types.ts)', () => {
+  const source = fs.readFileSync(path.join(ROOT, 'src', 'types.ts'), 'utf8')
+  const body = source.match(/export interface ClientOptions \{([\s\S]*?)\n\}/)[1]
+  const options = [...body.matchAll(/^ {2}(\w+)\??:/gm)].map((m) => m[1])
+  assert.ok(options.length >= 13, options.join(', '))
+  const readme = fs.readFileSync(path.join(ROOT, 'README.md'), 'utf8')
+  const rows = readme.split('\n').filter((line) => line.startsWith('| `'))
+  for (const option of options) {
+    assert.ok(rows.some((row) => row.startsWith('| `' + option + '`')), `option ${option} is not in the README's options table`)
+  }
+})
