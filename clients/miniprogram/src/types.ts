@@ -1,7 +1,7 @@
 /**
  * The platform surface the client needs: a structural subset of `wx` (WeChat's global), which
  * Taro's and uni-app's globals also satisfy through the adapters in `./adapters`.
- * `WechatMiniprogram.Wx` is assignable to `WxLike` (checked in `./typecheck.ts`).
+ * `WechatMiniprogram.Wx` is assignable to `WxLike` (checked by `npm run typecheck`, typecheck/wx.ts).
  */
 
 export type Method = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'HEAD' | 'OPTIONS'

@@ -1,5 +1,0 @@
-/** Compile-time only: the real `wx` must satisfy the interface the client asks for. */
-import { WxLike } from './types'
-
-type Assert<T extends true> = T
-export type WxSatisfiesWxLike = Assert<WechatMiniprogram.Wx extends WxLike ? true : false>
