@@ -140,13 +140,16 @@ def free_port() -> int:
 
 
 def test_doctor_unreachable_store(env: dict[str, str], tmp_path: Path) -> None:
-    url = f"redis://:hunter2secret@127.0.0.1:{free_port()}/0"
+    port = free_port()
+    url = f"redis://:hunter2secret@127.0.0.1:{port}/0"
     result = run(
         env | {"HUIHUA_STORE": url, "HUIHUA_DATABASE": f"sqlite:///{tmp_path}/accounts.db"}, "doctor"
     )
     assert result.exit_code == 1
-    assert "✗ session store redis://:***@127.0.0.1" in result.stderr
-    assert "start the store or fix HUIHUA_STORE" in result.stderr
+    assert (
+        f"✗ session store redis://:***@127.0.0.1:{port}/0: cannot reach Redis at 127.0.0.1:{port} "
+        "(connection refused): start Redis or fix HUIHUA_STORE\n"
+    ) in result.stderr
     assert "hunter2secret" not in result.output
 
 
@@ -309,21 +312,48 @@ def test_serve_refuses_an_unusable_store(env: dict[str, str]) -> None:
     assert "cannot start" in result.stderr and "HUIHUA_STORE" in result.stderr
 
 
-@pytest.mark.slow
-def test_serve_masks_store_passwords(tmp_path: Path) -> None:
-    """Secrets are never printed: a password in the store URL shows as ***."""
+@pytest.fixture
+def password_redis(tmp_path: Path) -> Iterator[int]:
+    """A private redis-server on a free port that wants the password hunter2secret."""
+    import redis
+
     port = free_port()
-    full = {k: v for k, v in os.environ.items() if not k.startswith("HUIHUA_")}
-    full |= {"HUIHUA_STORE": f"redis://:hunter2secret@127.0.0.1:{free_port()}/0", "NO_COLOR": "1",
-             "HUIHUA_DATABASE": f"sqlite:///{tmp_path}/accounts.db", "COLUMNS": "200"}  # fmt: skip
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "huihua"), "serve", "--port", str(port)],
-        env=full, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--requirepass", "hunter2secret",
+         "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        assert proc.stdout
-        lines = []
-        while not any("WeChat" in line for line in lines):
+        client = redis.Redis(port=port, password="hunter2secret", socket_timeout=1)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        client.close()
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def huihua(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """`huihua ARGS` as a real process, stdout and stderr together."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("HUIHUA_")} | env
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "huihua"), *args],
+        env=full, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def read_until(proc: subprocess.Popen[str], needle: str, timeout: float = 60) -> str:
+    """What the process printed up to the line with `needle` (or its end); then it is stopped."""
+    assert proc.stdout
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not any(needle in line for line in lines):
             line = proc.stdout.readline()
             if not line:
                 break
@@ -331,6 +361,180 @@ def test_serve_masks_store_passwords(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=15)
-    text = "".join(lines) + out
+    return "".join(lines) + out
+
+
+@pytest.mark.slow
+def test_serve_masks_store_passwords(tmp_path: Path, password_redis: int) -> None:
+    """Secrets are never printed: a password in the store URL shows as ***."""
+    env = {"HUIHUA_STORE": f"redis://:hunter2secret@127.0.0.1:{password_redis}/0", "NO_COLOR": "1",
+           "HUIHUA_DATABASE": f"sqlite:///{tmp_path}/accounts.db", "COLUMNS": "200"}  # fmt: skip
+    text = read_until(huihua("serve", "--port", str(free_port()), env=env, cwd=tmp_path), "WeChat")
     assert "store     redis://:***@127.0.0.1" in text, text
     assert "hunter2secret" not in text
+    assert "accounts stay in a local SQLite file" not in text  # HUIHUA_DATABASE is set
+
+
+# -- fail fast: the store, the accounts database and the ports are checked before the banner ------
+@pytest.fixture
+def missing_database() -> Iterator[str]:
+    """The name of a PostgreSQL database that does not exist (dropped again if a test made it)."""
+    import uuid
+
+    import psycopg
+
+    name = f"huihua_c15_missing_{uuid.uuid4().hex[:8]}"
+    yield name
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def own_database(missing_database: str) -> str:
+    """A PostgreSQL database of this test's own (dropped at the end)."""
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {missing_database}")
+    return f"postgresql://postgres@127.0.0.1:5432/{missing_database}"
+
+
+def refused(proc: subprocess.Popen[str]) -> tuple[int, list[str]]:
+    out, _ = proc.communicate(timeout=60)
+    return proc.returncode, out.strip().splitlines()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("setting", ["HUIHUA_STORE", "HUIHUA_DATABASE"])
+def test_serve_names_a_missing_postgres_database(tmp_path: Path, missing_database: str, setting: str) -> None:
+    url = f"postgresql://postgres:pw-not-shown@127.0.0.1:5432/{missing_database}"
+    env = {"HUIHUA_STORE": f"sqlite:///{tmp_path}/s.db", setting: url, "NO_COLOR": "1", "COLUMNS": "300"}
+    code, lines = refused(huihua("serve", "--port", str(free_port()), env=env, cwd=tmp_path))
+    what = "session store" if setting == "HUIHUA_STORE" else "accounts database"
+    assert code == 2
+    assert lines == [
+        f"error: cannot start: {what} postgresql://postgres:***@127.0.0.1:5432/{missing_database}: "
+        f'database "{missing_database}" does not exist: create it with createdb -U postgres {missing_database}'
+    ]
+
+
+@pytest.mark.slow
+def test_serve_names_a_redis_that_is_down(tmp_path: Path) -> None:
+    port = free_port()
+    env = {"HUIHUA_STORE": f"redis://127.0.0.1:{port}/0", "NO_COLOR": "1", "COLUMNS": "300"}
+    code, lines = refused(huihua("serve", "--port", str(free_port()), env=env, cwd=tmp_path))
+    assert code == 2
+    assert lines == [
+        f"error: cannot start: session store redis://127.0.0.1:{port}/0: cannot reach Redis at "
+        f"127.0.0.1:{port} (connection refused): start Redis or fix HUIHUA_STORE"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [("redis://127.0.0.1:{port}/0", "Redis at 127.0.0.1:{port} needs a password: put it in HUIHUA_STORE"),
+     ("redis://:not-the-password@127.0.0.1:{port}/0", "Redis at 127.0.0.1:{port} refused the password"),
+     ("redis://:hunter2secret@127.0.0.1:{port}/99", "Redis at 127.0.0.1:{port} has no database 99")],
+    ids=["no-password", "wrong-password", "no-such-db"],
+)  # fmt: skip
+def test_doctor_says_why_redis_refuses(
+    env: dict[str, str], password_redis: int, url: str, expected: str
+) -> None:
+    url = url.format(port=password_redis)
+    result = run(env | {"HUIHUA_STORE": url, "HUIHUA_DATABASE": env["HUIHUA_STORE"]}, "doctor")
+    assert result.exit_code == 1
+    assert f"✗ session store {url.replace(':not-the-password@', ':***@').replace(':hunter2secret@', ':***@')}: " \
+        f"{expected.format(port=password_redis)}" in result.stderr  # fmt: skip
+    assert "not-the-password" not in result.output and "hunter2secret" not in result.output
+
+
+def test_doctor_names_a_missing_postgres_database(env: dict[str, str], missing_database: str) -> None:
+    url = f"postgresql://postgres@127.0.0.1:5432/{missing_database}"
+    result = run(env | {"HUIHUA_DATABASE": url}, "doctor")
+    assert result.exit_code == 1
+    assert (
+        f'✗ accounts database {url}: database "{missing_database}" does not exist: '
+        f"create it with createdb -U postgres {missing_database}\n"
+    ) in result.stderr
+    assert "PoolTimeout" not in result.output
+    assert "✓ session store reachable" in result.stderr
+
+
+def test_doctor_on_postgres_and_the_local_accounts_warning(env: dict[str, str], own_database: str) -> None:
+    result = run(env | {"HUIHUA_STORE": own_database}, "doctor")
+    assert f"✓ session store reachable: {own_database}" in result.stderr
+    assert "✓ accounts database reachable: sqlite:///./huihua.db" in result.stderr
+    assert (
+        "! accounts stay in a local SQLite file (sqlite:///./huihua.db) while sessions are in PostgreSQL: "
+        "every instance would have its own accounts; set HUIHUA_DATABASE (or --database)"
+    ) in result.stderr
+    assert result.exit_code == 0, result.stderr  # advice, not a failure
+    both = run(env | {"HUIHUA_STORE": own_database, "HUIHUA_DATABASE": own_database}, "doctor")
+    assert both.exit_code == 0, both.stderr
+    assert f"✓ accounts database reachable: {own_database}" in both.stderr
+    assert "accounts stay" not in both.stderr
+
+
+@pytest.fixture
+def redis13() -> Iterator[str]:
+    import redis
+
+    url = "redis://127.0.0.1:6379/13"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.mark.slow
+def test_serve_warns_when_accounts_stay_local(tmp_path: Path, redis13: str) -> None:
+    env = {"HUIHUA_STORE": redis13, "NO_COLOR": "1", "COLUMNS": "300"}
+    text = read_until(huihua("serve", "--port", str(free_port()), env=env, cwd=tmp_path), "accounts stay")
+    assert "listening on" in text
+    assert (
+        "warning: accounts stay in a local SQLite file (sqlite:///./huihua.db) while sessions are in Redis: "
+        "every instance would have its own accounts; set HUIHUA_DATABASE (or --database) to a postgresql:// "
+        "URL they all share"
+    ) in text
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port something else listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_serve_refuses_a_busy_port_before_the_banner(tmp_path: Path, busy_port: int) -> None:
+    env = {"HUIHUA_STORE": f"sqlite:///{tmp_path}/s.db", "NO_COLOR": "1", "COLUMNS": "300"}
+    code, lines = refused(huihua("serve", "--port", str(busy_port), env=env, cwd=tmp_path))
+    assert code == 2
+    assert lines == [
+        f"error: cannot start: port {busy_port} is in use (127.0.0.1:{busy_port}): stop what listens there "
+        "or choose another --port"
+    ]
+
+
+@pytest.mark.slow
+def test_serve_never_replaces_a_busy_emulator_port(tmp_path: Path, busy_port: int) -> None:
+    env = {"HUIHUA_STORE": f"sqlite:///{tmp_path}/s.db", "NO_COLOR": "1", "COLUMNS": "300"}
+    args = ["serve", "--port", str(free_port()), "--emulator", "--emulator-port", str(busy_port)]
+    code, lines = refused(huihua(*args, env=env, cwd=tmp_path))
+    assert code == 2
+    assert lines == [
+        f"error: cannot start: port {busy_port} is in use (127.0.0.1:{busy_port}): stop what listens there "
+        "or choose another --emulator-port"
+    ]  # neither the emulator nor the service announced
+
+
+def test_emulator_refuses_a_busy_port(busy_port: int) -> None:
+    result = run({"NO_COLOR": "1", "COLUMNS": "300"}, "emulator", "--port", str(busy_port))
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot start the emulator: port {busy_port} is in use (127.0.0.1:{busy_port}): stop what "
+        "listens there or choose another --port"
+    ]

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from .config import SETTINGS, ConfigError, Loaded, Settings, load, masked_url
 from .logs import log_config
+from .preflight import check_database, check_port, check_store, local_accounts_warning
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)  # no wrapping in logs
 
@@ -94,6 +95,7 @@ def serve(
         os.environ.setdefault("HUIHUA_WECHAT_SECRET", DEFAULT_SECRET)
         os.environ["HUIHUA_WECHAT_API_BASE"] = f"http://127.0.0.1:{emulator_port}"
     loaded = _load(prefix="cannot start: ")
+    _preflight(loaded.settings, host, port, emulator_port if with_emulator else None)
     try:
         settings = loaded.settings.with_secret_key()  # generate the key once, before workers race for it
     except ConfigError as exc:
@@ -136,6 +138,8 @@ def serve(
     )
     for line in loaded.unknown:  # a typo is not fatal to a running service, but it is said
         _announce(settings, f"[bold yellow]warning:[/] {escape(line)}", f"warning: {line}")
+    if local := local_accounts_warning(settings):
+        _announce(settings, f"[bold yellow]warning:[/] {escape(local)}", f"warning: {local}")
     _warn_if_evicting(settings)
     uvicorn.run(
         app,
@@ -150,6 +154,21 @@ def serve(
         proxy_headers=False,
         forwarded_allow_ips="",
     )
+
+
+def _preflight(settings: Settings, host: str, port: int, emulator_port: int | None) -> None:
+    """Before anything is announced or bound: the ports are free, the store and the accounts
+    database answer. Else one line with the cause and the fix, and exit 2."""
+    problems = [check_port(host, port)]
+    if emulator_port is not None:
+        problems.append(check_port("127.0.0.1", emulator_port, "--emulator-port"))
+    for problem in problems:
+        if problem:
+            _fail(f"cannot start: {problem}")
+    if problem := check_store(settings.store):
+        _fail(f"cannot start: session store {masked_url(settings.store)}: {problem}")
+    if problem := check_database(settings.database_url):
+        _fail(f"cannot start: accounts database {masked_url(settings.database_url)}: {problem}")
 
 
 def _announce(settings: Settings, text: str, message: str, **fields: Any) -> None:
@@ -220,12 +239,15 @@ def _start_emulator_thread(settings: Settings, host: str, port: int, log_level: 
         proxy_headers=False,
     )
     server = uvicorn.Server(config)
-    threading.Thread(target=server.run, name="huihua-emulator", daemon=True).start()
-    for _ in range(100):
-        if server.started:
+    thread = threading.Thread(target=server.run, name="huihua-emulator", daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started or not thread.is_alive():
             break
         time.sleep(0.05)
     url = f"http://{host}:{port}"
+    if not server.started:  # taken meanwhile, or it failed: never talk to whatever holds the port
+        _fail(f"cannot start: the WeChat emulator did not start on {url}: choose another --emulator-port")
     _announce(
         settings,
         f"[bold]WeChat emulator[/] on [cyan]{url}[/] (appid {DEFAULT_APPID}; control API under /_emulator/)",
@@ -244,6 +266,8 @@ def emulator(host: str, port: int, apps: tuple[str, ...]) -> None:
     from .wechat.emulator import run
     from .wechat.emulator.state import DEFAULT_APPID, DEFAULT_SECRET
 
+    if problem := check_port(host, port):
+        _fail(f"cannot start the emulator: {problem}")
     registered = {DEFAULT_APPID: DEFAULT_SECRET}
     for item in apps:
         appid, sep, secret = item.partition(":")
@@ -345,8 +369,6 @@ def purge(batch_size: int) -> None:
 @main.command()
 def doctor() -> None:
     """Check configuration, the store, the accounts database and WeChat credentials."""
-    from .core.errors import HuihuaError
-
     ok = True
 
     def report(good: bool, what: str, advice: str = "", *, optional: bool = False) -> None:
@@ -368,30 +390,18 @@ def doctor() -> None:
     _show_settings(loaded)
     for line in loaded.unknown:
         report(False, line, "remove it or correct the name")
-    try:
-        store = _manager(settings).store
-        store.ping()
+    if problem := check_store(settings.store):
+        report(False, f"session store {masked_url(settings.store)}: {problem}")
+    else:
         report(True, f"session store reachable: {masked_url(settings.store)}")
         if _is_redis(settings.store):
-            from .stores.redis import check_eviction, driver_errors
-
-            with driver_errors():
-                good, message = check_eviction(store)
-            report(good is True, message, "set maxmemory-policy noeviction", optional=good is None)
-    except (HuihuaError, ValueError, ImportError) as exc:
-        report(
-            False,
-            f"session store {masked_url(settings.store)}: {exc}",
-            "start the store or fix HUIHUA_STORE (memory://, sqlite:///path, redis://, redis+cluster://, "
-            "redis+sentinel://, postgresql://)",
-        )
-    try:
-        from .accounts.database import database_from_url
-
-        database_from_url(settings.database_url).execute("SELECT 1")
+            _check_eviction(settings, report)
+    if problem := check_database(settings.database_url):
+        report(False, f"accounts database {masked_url(settings.database_url)}: {problem}")
+    else:
         report(True, f"accounts database reachable: {masked_url(settings.database_url)}")
-    except (HuihuaError, ValueError) as exc:
-        report(False, f"accounts database: {exc}", "fix HUIHUA_DATABASE (sqlite:///path or postgresql://)")
+    if local := local_accounts_warning(settings):
+        report(False, local, optional=True)
     _check_secret_key(settings, report)
     report(
         settings.service_key is not None,
@@ -424,6 +434,25 @@ def _show_settings(loaded: Loaded) -> None:
     for name, declared in SETTINGS.items():
         value = declared.show(getattr(loaded.settings, name))
         console.print(f"  {declared.env:<{width}}  {escape(value)}  [dim]({escape(loaded.sources[name])})[/]")
+
+
+def _check_eviction(settings: Settings, report: Any) -> None:
+    from .core.errors import HuihuaError
+    from .stores.redis import check_eviction, driver_errors
+
+    try:
+        store = _manager(settings).store
+        try:
+            with driver_errors():
+                good, message = check_eviction(store)
+        finally:
+            store.close()
+    except HuihuaError as exc:
+        report(
+            False, f"Redis maxmemory-policy could not be read: {exc}", "start the store or fix HUIHUA_STORE"
+        )
+        return
+    report(good is True, message, "set maxmemory-policy noeviction", optional=good is None)
 
 
 def _check_secret_key(settings: Settings, report: Any) -> None:
