@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -100,6 +101,132 @@ def test_sessions_list_and_revoke(env: dict[str, str]) -> None:
 def test_sessions_need_a_user(env: dict[str, str]) -> None:
     result = run(env, "sessions", "list")
     assert result.exit_code == 2 and "--user" in result.stderr
+
+
+def test_sessions_list_prints_full_ids_at_any_width(env: dict[str, str]) -> None:
+    uid = create_user(env, "narrow")
+    ids = [manager(env).create(user_id=uid, client="miniprogram", ip="203.0.113.250").id for _ in range(2)]
+    result = run(env | {"COLUMNS": "40"}, "sessions", "list", "--user", uid)
+    assert result.exit_code == 0
+    listed = [line.split()[0] for line in result.stdout.splitlines()[1:]]
+    assert sorted(listed) == sorted(ids)  # whole ids, one a line, at the start: copy and paste them
+    assert "…" not in result.stdout
+
+
+def test_sessions_by_username(env: dict[str, str]) -> None:
+    uid = create_user(env, "erin")
+    mine = manager(env).create(user_id=uid, client="browser")
+    manager(env).create(user_id="u_someone_else", client="browser")
+    for who in ("erin", "ERIN", uid):
+        result = run(env, "sessions", "list", "--user", who)
+        assert result.exit_code == 0, result.output
+        assert mine.id in result.stdout and result.stdout.count("browser") == 1
+        assert "1 live session(s)" in result.stderr
+    result = run(env, "sessions", "revoke", "--user", "erin")
+    assert result.exit_code == 0 and "revoked 1 session(s)" in result.stderr
+    assert manager(env).get(mine.token) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["sessions", "list", "--user", "nobody"], ["sessions", "revoke", "--user", "nobody"],
+     ["sessions", "revoke", "--user", "nobody", "--id", "abc"], ["user", "show", "nobody"]],
+    ids=["list", "revoke-all", "revoke-id", "show"],
+)  # fmt: skip
+def test_an_unknown_user_is_one_line_and_exit_1(env: dict[str, str], args: list[str]) -> None:
+    create_user(env, "someone")
+    result = run(env, *args)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == ["no user 'nobody' (by name or id): see huihua user list"]
+
+
+def test_sessions_of_an_id_the_accounts_database_does_not_know(env: dict[str, str]) -> None:
+    """An app using huihua as a library has its own user ids: those still list and revoke."""
+    theirs = manager(env).create(user_id="app-user-42", client="browser")
+    result = run(env, "sessions", "list", "--user", "app-user-42")
+    assert result.exit_code == 0 and theirs.id in result.stdout
+    assert run(env, "sessions", "revoke", "--user", "app-user-42", "--id", theirs.id[:6]).exit_code == 0
+    assert manager(env).get(theirs.token) is None  # type: ignore[arg-type]
+
+
+def test_sessions_revoke_by_prefix(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import huihua.core.manager
+
+    uid = create_user(env, "frank")
+    names = iter(["AbC1xxxxxxxxxxxxxxxxxx", "AbC2yyyyyyyyyyyyyyyyyy", "Zzzzzzzzzzzzzzzzzzzzzz"])
+    monkeypatch.setattr(huihua.core.manager, "new_session_id", lambda: next(names))
+    m = manager(env)
+    first, second, third = (m.create(user_id=uid, client="browser") for _ in range(3))
+
+    result = run(env, "sessions", "revoke", "--user", "frank", "--id", "AbC")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"session id 'AbC' is ambiguous: {first.id}, {second.id}; give more characters"
+    ]
+    assert all(m.get(s.token) is not None for s in (first, second, third))  # type: ignore[arg-type]
+
+    result = run(env, "sessions", "revoke", "--user", "frank", "--id", "AbC2")
+    assert result.exit_code == 0 and result.stderr.splitlines() == [f"revoked 1 session ({second.id})"]
+    assert m.get(second.token) is None and m.get(first.token) is not None  # type: ignore[arg-type]
+
+    result = run(env, "sessions", "revoke", "--user", "frank", "--id", "abc1")  # ids are case-sensitive
+    assert result.exit_code == 1 and f"no live session abc1 for frank ({uid})" in result.stderr
+    result = run(env, "sessions", "revoke", "--user", "frank", "--id", "")
+    assert result.exit_code == 2 and "--id is empty" in result.stderr
+
+    assert run(env, "sessions", "revoke", "--user", "frank").exit_code == 0  # the two left
+    result = run(env, "sessions", "revoke", "--user", "frank")
+    assert result.exit_code == 1 and result.stderr.splitlines() == [f"no live session for frank ({uid})"]
+
+
+def test_sessions_list_json(env: dict[str, str]) -> None:
+    uid = create_user(env, "grace")
+    m = manager(env)
+    s = m.create(user_id=uid, client="miniprogram", ip="10.0.0.9", user_agent="curl/8", data={"k": "v"})
+    result = run(env, "sessions", "list", "--user", "grace", "--json")
+    assert result.exit_code == 0
+    (listed,) = json.loads(result.stdout)
+    assert listed["id"] == s.id and listed["user_id"] == uid
+    assert (
+        listed["client"] == "miniprogram" and listed["ip"] == "10.0.0.9" and listed["user_agent"] == "curl/8"
+    )
+    assert listed["absolute_expires_at"] == s.absolute_expires_at.isoformat(timespec="seconds")
+    assert listed["expires_at"] == s.expires_at.isoformat(timespec="seconds")
+    assert s.token not in result.output and s.record.key not in result.output  # type: ignore[operator]
+    assert "data" not in listed and '"v"' not in result.output
+    assert json.loads(run(env, "sessions", "list", "--user", uid, "--json").stdout) == [listed]
+
+
+# -- user list / show ----------------------------------------------------------------------------
+def test_user_list_and_show(env: dict[str, str]) -> None:
+    first = create_user(env, "heidi")
+    run(env, "user", "create", "ivan", "--password", PASSWORD, "--email", "ivan@example.com")
+    result = run(env, "user", "list")
+    assert result.exit_code == 0 and "2 user(s)" in result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert rows[0][:3] == ["id", "username", "email"]
+    assert [r[1] for r in rows[1:]] == ["heidi", "ivan"] and rows[1][0] == first
+    assert "ivan@example.com" in result.stdout
+
+    listed = json.loads(run(env, "user", "list", "--json").stdout)
+    assert [u["username"] for u in listed] == ["heidi", "ivan"]
+    assert listed[1]["email"] == "ivan@example.com" and listed[0]["has_password"] is True
+    assert listed[0]["disabled"] is False
+
+    for who in ("heidi", "Heidi", first):
+        shown = run(env, "user", "show", who, "--json")
+        assert shown.exit_code == 0 and json.loads(shown.stdout) == listed[0]
+    text = run(env, "user", "show", "ivan")
+    assert text.exit_code == 0
+    assert "username:     ivan" in text.stdout and "email:        ivan@example.com" in text.stdout
+    for output in (result.output, text.output, run(env, "user", "list", "--json").output):
+        assert "argon2" not in output and "password_hash" not in output and PASSWORD not in output
+
+
+def test_user_list_empty(env: dict[str, str]) -> None:
+    assert json.loads(run(env, "user", "list", "--json").stdout) == []
+    assert "0 user(s)" in run(env, "user", "list").stderr
 
 
 # -- purge ---------------------------------------------------------------------------------------

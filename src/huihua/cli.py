@@ -12,17 +12,20 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from .config import SETTINGS, ConfigError, Loaded, Settings, load, masked_url
 from .logs import log_config
 from .preflight import check_database, check_port, check_store, local_accounts_warning
+
+if TYPE_CHECKING:
+    from .accounts.users import User, UserRepository
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)  # no wrapping in logs
 
@@ -295,6 +298,53 @@ def user() -> None:
     """Manage accounts."""
 
 
+def _users(settings: Settings | None = None) -> UserRepository:
+    from .accounts.database import database_from_url
+    from .accounts.users import UserRepository
+
+    return UserRepository(database_from_url((settings or _settings()).database_url))
+
+
+def _find_user(users: UserRepository, name_or_id: str) -> User | None:
+    """The account named `name_or_id` or with that id, or None."""
+    from .accounts.users import InvalidUsername, normalize_username
+
+    if found := users.by_id(name_or_id):
+        return found
+    try:
+        return users.by_username(normalize_username(name_or_id))
+    except InvalidUsername:
+        return None
+
+
+def _no_user(name_or_id: str) -> NoReturn:
+    _say(f"no user {name_or_id!r} (by name or id): see huihua user list")
+    sys.exit(1)
+
+
+def _user_fields(found: User) -> dict[str, Any]:
+    """What the CLI shows of an account: never the password hash."""
+    return found.public() | {"disabled": found.disabled, "has_password": found.password_hash is not None}
+
+
+def _print_json(value: Any) -> None:
+    import json
+
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _say(text: str) -> None:
+    """A plain line on stderr (no markup: names and ids are printed as they are)."""
+    console.print(text, markup=False)
+
+
+def _print_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Plain aligned columns on stdout, never cut: ids are copied from here."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=False)]
+    for row in (header, *rows):
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
 @user.command("create")
 @click.argument("username")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
@@ -313,38 +363,125 @@ def user_create(username: str, password: str, email: str | None) -> None:
     console.print(f"created user [bold]{created.username}[/] ({created.id})")
 
 
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array on stdout.")
+def user_list(as_json: bool) -> None:
+    """List accounts, oldest first."""
+    found = _users().all()
+    if as_json:
+        _print_json([_user_fields(u) for u in found])
+        return
+    rows = [
+        (
+            u.id,
+            u.username or "-",
+            u.email or "",
+            u.phone or "",
+            "yes" if u.disabled else "",
+            u.public()["created_at"],
+        )
+        for u in found
+    ]
+    _print_rows(("id", "username", "email", "phone", "disabled", "created"), rows)
+    console.print(f"{len(found)} user(s)")
+
+
+@user.command("show")
+@click.argument("name_or_id")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+def user_show(name_or_id: str, as_json: bool) -> None:
+    """Show one account, by username or id."""
+    found = _find_user(_users(), name_or_id)
+    if found is None:
+        _no_user(name_or_id)
+    fields = _user_fields(found)
+    if as_json:
+        _print_json(fields)
+        return
+    for key, value in fields.items():
+        click.echo(f"{key + ':':<14}{'' if value is None else value}")
+
+
 @main.group()
 def sessions() -> None:
     """List or revoke sessions."""
 
 
+def _session_owner(settings: Settings, manager: Any, name_or_id: str) -> tuple[str, str]:
+    """(user id, how to name them) for --user: an account by name or id, or an id the accounts
+    database does not know but the store has sessions for (an app's own user ids)."""
+    found = _find_user(_users(settings), name_or_id)
+    if found is not None:
+        return found.id, f"{found.username} ({found.id})" if found.username else found.id
+    if manager.list_user(name_or_id):
+        return name_or_id, name_or_id
+    _no_user(name_or_id)
+
+
+def _session_fields(s: Any) -> dict[str, Any]:
+    """What the CLI shows of a session: never the token, its hash (the store key) or the data."""
+
+    def at(value: Any) -> str | None:
+        return None if value is None else value.isoformat(timespec="seconds")
+
+    return {
+        "id": s.id,
+        "user_id": s.user_id,
+        "client": s.client,
+        "ip": s.record.ip,
+        "user_agent": s.record.user_agent,
+        "created_at": at(s.created_at),
+        "last_seen_at": at(s.last_seen_at),
+        "expires_at": at(s.expires_at),
+        "idle_expires_at": at(s.idle_expires_at),
+        "absolute_expires_at": at(s.absolute_expires_at),
+        "persistent": s.persistent,
+    }
+
+
 @sessions.command("list")
-@click.option("--user", "user_id", required=True, help="User id (u_...).")
-def sessions_list(user_id: str) -> None:
-    found = _manager().list_user(user_id)
-    table = Table("id", "client", "ip", "last seen", "expires")
-    for s in found:
-        table.add_row(
-            s.id,
-            s.client,
-            s.record.ip or "",
-            s.last_seen_at.isoformat(timespec="seconds"),
-            s.expires_at.isoformat(timespec="seconds"),
-        )
-    Console().print(table)
+@click.option("--user", "name_or_id", required=True, help="Username or user id (u_...).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array on stdout.")
+def sessions_list(name_or_id: str, as_json: bool) -> None:
+    """List a user's live sessions, with their full ids."""
+    settings = _settings()
+    manager = _manager(settings)
+    user_id, _ = _session_owner(settings, manager, name_or_id)
+    found = manager.list_user(user_id)
+    if as_json:
+        _print_json([_session_fields(s) for s in found])
+        return
+    rows = [
+        (f["id"], f["client"], f["ip"] or "", f["created_at"], f["last_seen_at"], f["expires_at"])
+        for f in map(_session_fields, found)
+    ]
+    _print_rows(("id", "client", "ip", "created", "last seen", "expires"), rows)
     console.print(f"{len(found)} live session(s)")
 
 
 @sessions.command("revoke")
-@click.option("--user", "user_id", required=True)
-@click.option("--id", "session_id", help="Only this session; default: all of the user's.")
-def sessions_revoke(user_id: str, session_id: str | None) -> None:
-    manager = _manager()
-    if session_id:
-        done = manager.revoke_id(user_id, session_id)
-        console.print("revoked 1 session" if done else f"no live session {session_id} for {user_id}")
-        sys.exit(0 if done else 1)
-    console.print(f"revoked {manager.revoke_user(user_id, reason='cli')} session(s)")
+@click.option("--user", "name_or_id", required=True, help="Username or user id (u_...).")
+@click.option("--id", "session_id", help="Only this session (its id or an unambiguous prefix); default: all.")
+def sessions_revoke(name_or_id: str, session_id: str | None) -> None:
+    """Revoke one of a user's sessions, or all of them; exit 1 when none matched."""
+    settings = _settings()
+    manager = _manager(settings)
+    user_id, who = _session_owner(settings, manager, name_or_id)
+    if session_id is None:
+        count = manager.revoke_user(user_id, reason="cli")
+        _say(f"revoked {count} session(s)" if count else f"no live session for {who}")
+        sys.exit(0 if count else 1)
+    if not session_id.strip():
+        _fail("--id is empty: give a session id or the start of one (see huihua sessions list)")
+    live = [s.id for s in manager.list_user(user_id)]
+    matches = [session_id] if session_id in live else [i for i in live if i.startswith(session_id)]
+    if len(matches) > 1:
+        listed = ", ".join(sorted(matches))
+        _say(f"session id {session_id!r} is ambiguous: {listed}; give more characters")
+        sys.exit(1)
+    done = bool(matches) and manager.revoke_id(user_id, matches[0])
+    _say(f"revoked 1 session ({matches[0]})" if done else f"no live session {session_id} for {who}")
+    sys.exit(0 if done else 1)
 
 
 @main.command()
