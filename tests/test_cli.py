@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -102,6 +103,132 @@ def test_sessions_need_a_user(env: dict[str, str]) -> None:
     assert result.exit_code == 2 and "--user" in result.stderr
 
 
+def test_sessions_list_prints_full_ids_at_any_width(env: dict[str, str]) -> None:
+    uid = create_user(env, "narrow")
+    ids = [manager(env).create(user_id=uid, client="miniprogram", ip="203.0.113.250").id for _ in range(2)]
+    result = run(env | {"COLUMNS": "40"}, "sessions", "list", "--user", uid)
+    assert result.exit_code == 0
+    listed = [line.split()[0] for line in result.stdout.splitlines()[1:]]
+    assert sorted(listed) == sorted(ids)  # whole ids, one a line, at the start: copy and paste them
+    assert "…" not in result.stdout
+
+
+def test_sessions_by_username(env: dict[str, str]) -> None:
+    uid = create_user(env, "erin")
+    mine = manager(env).create(user_id=uid, client="browser")
+    manager(env).create(user_id="u_someone_else", client="browser")
+    for who in ("erin", "ERIN", uid):
+        result = run(env, "sessions", "list", "--user", who)
+        assert result.exit_code == 0, result.output
+        assert mine.id in result.stdout and result.stdout.count("browser") == 1
+        assert "1 live session(s)" in result.stderr
+    result = run(env, "sessions", "revoke", "--user", "erin")
+    assert result.exit_code == 0 and "revoked 1 session(s)" in result.stderr
+    assert manager(env).get(mine.token) is None  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["sessions", "list", "--user", "nobody"], ["sessions", "revoke", "--user", "nobody"],
+     ["sessions", "revoke", "--user", "nobody", "--id", "abc"], ["user", "show", "nobody"]],
+    ids=["list", "revoke-all", "revoke-id", "show"],
+)  # fmt: skip
+def test_an_unknown_user_is_one_line_and_exit_1(env: dict[str, str], args: list[str]) -> None:
+    create_user(env, "someone")
+    result = run(env, *args)
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr.splitlines() == ["no user 'nobody' (by name or id): see huihua user list"]
+
+
+def test_sessions_of_an_id_the_accounts_database_does_not_know(env: dict[str, str]) -> None:
+    """An app using huihua as a library has its own user ids: those still list and revoke."""
+    theirs = manager(env).create(user_id="app-user-42", client="browser")
+    result = run(env, "sessions", "list", "--user", "app-user-42")
+    assert result.exit_code == 0 and theirs.id in result.stdout
+    assert run(env, "sessions", "revoke", "--user", "app-user-42", "--id", theirs.id[:6]).exit_code == 0
+    assert manager(env).get(theirs.token) is None  # type: ignore[arg-type]
+
+
+def test_sessions_revoke_by_prefix(env: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import huihua.core.manager
+
+    uid = create_user(env, "frank")
+    names = iter(["AbC1xxxxxxxxxxxxxxxxxx", "AbC2yyyyyyyyyyyyyyyyyy", "Zzzzzzzzzzzzzzzzzzzzzz"])
+    monkeypatch.setattr(huihua.core.manager, "new_session_id", lambda: next(names))
+    m = manager(env)
+    first, second, third = (m.create(user_id=uid, client="browser") for _ in range(3))
+
+    result = run(env, "sessions", "revoke", "--user", "frank", "--id", "AbC")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"session id 'AbC' is ambiguous: {first.id}, {second.id}; give more characters"
+    ]
+    assert all(m.get(s.token) is not None for s in (first, second, third))  # type: ignore[arg-type]
+
+    result = run(env, "sessions", "revoke", "--user", "frank", "--id", "AbC2")
+    assert result.exit_code == 0 and result.stderr.splitlines() == [f"revoked 1 session ({second.id})"]
+    assert m.get(second.token) is None and m.get(first.token) is not None  # type: ignore[arg-type]
+
+    result = run(env, "sessions", "revoke", "--user", "frank", "--id", "abc1")  # ids are case-sensitive
+    assert result.exit_code == 1 and f"no live session abc1 for frank ({uid})" in result.stderr
+    result = run(env, "sessions", "revoke", "--user", "frank", "--id", "")
+    assert result.exit_code == 2 and "--id is empty" in result.stderr
+
+    assert run(env, "sessions", "revoke", "--user", "frank").exit_code == 0  # the two left
+    result = run(env, "sessions", "revoke", "--user", "frank")
+    assert result.exit_code == 1 and result.stderr.splitlines() == [f"no live session for frank ({uid})"]
+
+
+def test_sessions_list_json(env: dict[str, str]) -> None:
+    uid = create_user(env, "grace")
+    m = manager(env)
+    s = m.create(user_id=uid, client="miniprogram", ip="10.0.0.9", user_agent="curl/8", data={"k": "v"})
+    result = run(env, "sessions", "list", "--user", "grace", "--json")
+    assert result.exit_code == 0
+    (listed,) = json.loads(result.stdout)
+    assert listed["id"] == s.id and listed["user_id"] == uid
+    assert (
+        listed["client"] == "miniprogram" and listed["ip"] == "10.0.0.9" and listed["user_agent"] == "curl/8"
+    )
+    assert listed["absolute_expires_at"] == s.absolute_expires_at.isoformat(timespec="seconds")
+    assert listed["expires_at"] == s.expires_at.isoformat(timespec="seconds")
+    assert s.token not in result.output and s.record.key not in result.output  # type: ignore[operator]
+    assert "data" not in listed and '"v"' not in result.output
+    assert json.loads(run(env, "sessions", "list", "--user", uid, "--json").stdout) == [listed]
+
+
+# -- user list / show ----------------------------------------------------------------------------
+def test_user_list_and_show(env: dict[str, str]) -> None:
+    first = create_user(env, "heidi")
+    run(env, "user", "create", "ivan", "--password", PASSWORD, "--email", "ivan@example.com")
+    result = run(env, "user", "list")
+    assert result.exit_code == 0 and "2 user(s)" in result.stderr
+    rows = [line.split() for line in result.stdout.splitlines()]
+    assert rows[0][:3] == ["id", "username", "email"]
+    assert [r[1] for r in rows[1:]] == ["heidi", "ivan"] and rows[1][0] == first
+    assert "ivan@example.com" in result.stdout
+
+    listed = json.loads(run(env, "user", "list", "--json").stdout)
+    assert [u["username"] for u in listed] == ["heidi", "ivan"]
+    assert listed[1]["email"] == "ivan@example.com" and listed[0]["has_password"] is True
+    assert listed[0]["disabled"] is False
+
+    for who in ("heidi", "Heidi", first):
+        shown = run(env, "user", "show", who, "--json")
+        assert shown.exit_code == 0 and json.loads(shown.stdout) == listed[0]
+    text = run(env, "user", "show", "ivan")
+    assert text.exit_code == 0
+    assert "username:     ivan" in text.stdout and "email:        ivan@example.com" in text.stdout
+    for output in (result.output, text.output, run(env, "user", "list", "--json").output):
+        assert "argon2" not in output and "password_hash" not in output and PASSWORD not in output
+
+
+def test_user_list_empty(env: dict[str, str]) -> None:
+    assert json.loads(run(env, "user", "list", "--json").stdout) == []
+    assert "0 user(s)" in run(env, "user", "list").stderr
+
+
 # -- purge ---------------------------------------------------------------------------------------
 def test_purge_deletes_only_expired_sessions(env: dict[str, str]) -> None:
     past = FakeClock(time.time() - 2 * 86400)
@@ -140,13 +267,16 @@ def free_port() -> int:
 
 
 def test_doctor_unreachable_store(env: dict[str, str], tmp_path: Path) -> None:
-    url = f"redis://:hunter2secret@127.0.0.1:{free_port()}/0"
+    port = free_port()
+    url = f"redis://:hunter2secret@127.0.0.1:{port}/0"
     result = run(
         env | {"HUIHUA_STORE": url, "HUIHUA_DATABASE": f"sqlite:///{tmp_path}/accounts.db"}, "doctor"
     )
     assert result.exit_code == 1
-    assert "✗ session store redis://:***@127.0.0.1" in result.stderr
-    assert "start the store or fix HUIHUA_STORE" in result.stderr
+    assert (
+        f"✗ session store redis://:***@127.0.0.1:{port}/0: cannot reach Redis at 127.0.0.1:{port} "
+        "(connection refused): start Redis or fix HUIHUA_STORE\n"
+    ) in result.stderr
     assert "hunter2secret" not in result.output
 
 
@@ -309,21 +439,48 @@ def test_serve_refuses_an_unusable_store(env: dict[str, str]) -> None:
     assert "cannot start" in result.stderr and "HUIHUA_STORE" in result.stderr
 
 
-@pytest.mark.slow
-def test_serve_masks_store_passwords(tmp_path: Path) -> None:
-    """Secrets are never printed: a password in the store URL shows as ***."""
+@pytest.fixture
+def password_redis(tmp_path: Path) -> Iterator[int]:
+    """A private redis-server on a free port that wants the password hunter2secret."""
+    import redis
+
     port = free_port()
-    full = {k: v for k, v in os.environ.items() if not k.startswith("HUIHUA_")}
-    full |= {"HUIHUA_STORE": f"redis://:hunter2secret@127.0.0.1:{free_port()}/0", "NO_COLOR": "1",
-             "HUIHUA_DATABASE": f"sqlite:///{tmp_path}/accounts.db", "COLUMNS": "200"}  # fmt: skip
     proc = subprocess.Popen(
-        [str(Path(sys.executable).parent / "huihua"), "serve", "--port", str(port)],
-        env=full, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--requirepass", "hunter2secret",
+         "--save", "", "--appendonly", "no", "--dir", str(tmp_path)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        assert proc.stdout
-        lines = []
-        while not any("WeChat" in line for line in lines):
+        client = redis.Redis(port=port, password="hunter2secret", socket_timeout=1)
+        for _ in range(100):
+            try:
+                client.ping()
+                break
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        client.close()
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def huihua(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    """`huihua ARGS` as a real process, stdout and stderr together."""
+    full = {k: v for k, v in os.environ.items() if not k.startswith("HUIHUA_")} | env
+    return subprocess.Popen(
+        [str(Path(sys.executable).parent / "huihua"), *args],
+        env=full, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+
+
+def read_until(proc: subprocess.Popen[str], needle: str, timeout: float = 60) -> str:
+    """What the process printed up to the line with `needle` (or its end); then it is stopped."""
+    assert proc.stdout
+    lines: list[str] = []
+    deadline = time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline and not any(needle in line for line in lines):
             line = proc.stdout.readline()
             if not line:
                 break
@@ -331,6 +488,180 @@ def test_serve_masks_store_passwords(tmp_path: Path) -> None:
     finally:
         proc.terminate()
         out, _ = proc.communicate(timeout=15)
-    text = "".join(lines) + out
+    return "".join(lines) + out
+
+
+@pytest.mark.slow
+def test_serve_masks_store_passwords(tmp_path: Path, password_redis: int) -> None:
+    """Secrets are never printed: a password in the store URL shows as ***."""
+    env = {"HUIHUA_STORE": f"redis://:hunter2secret@127.0.0.1:{password_redis}/0", "NO_COLOR": "1",
+           "HUIHUA_DATABASE": f"sqlite:///{tmp_path}/accounts.db", "COLUMNS": "200"}  # fmt: skip
+    text = read_until(huihua("serve", "--port", str(free_port()), env=env, cwd=tmp_path), "WeChat")
     assert "store     redis://:***@127.0.0.1" in text, text
     assert "hunter2secret" not in text
+    assert "accounts stay in a local SQLite file" not in text  # HUIHUA_DATABASE is set
+
+
+# -- fail fast: the store, the accounts database and the ports are checked before the banner ------
+@pytest.fixture
+def missing_database() -> Iterator[str]:
+    """The name of a PostgreSQL database that does not exist (dropped again if a test made it)."""
+    import uuid
+
+    import psycopg
+
+    name = f"huihua_c15_missing_{uuid.uuid4().hex[:8]}"
+    yield name
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+@pytest.fixture
+def own_database(missing_database: str) -> str:
+    """A PostgreSQL database of this test's own (dropped at the end)."""
+    import psycopg
+
+    with psycopg.connect("postgresql://postgres@127.0.0.1:5432/postgres", autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {missing_database}")
+    return f"postgresql://postgres@127.0.0.1:5432/{missing_database}"
+
+
+def refused(proc: subprocess.Popen[str]) -> tuple[int, list[str]]:
+    out, _ = proc.communicate(timeout=60)
+    return proc.returncode, out.strip().splitlines()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("setting", ["HUIHUA_STORE", "HUIHUA_DATABASE"])
+def test_serve_names_a_missing_postgres_database(tmp_path: Path, missing_database: str, setting: str) -> None:
+    url = f"postgresql://postgres:pw-not-shown@127.0.0.1:5432/{missing_database}"
+    env = {"HUIHUA_STORE": f"sqlite:///{tmp_path}/s.db", setting: url, "NO_COLOR": "1", "COLUMNS": "300"}
+    code, lines = refused(huihua("serve", "--port", str(free_port()), env=env, cwd=tmp_path))
+    what = "session store" if setting == "HUIHUA_STORE" else "accounts database"
+    assert code == 2
+    assert lines == [
+        f"error: cannot start: {what} postgresql://postgres:***@127.0.0.1:5432/{missing_database}: "
+        f'database "{missing_database}" does not exist: create it with createdb -U postgres {missing_database}'
+    ]
+
+
+@pytest.mark.slow
+def test_serve_names_a_redis_that_is_down(tmp_path: Path) -> None:
+    port = free_port()
+    env = {"HUIHUA_STORE": f"redis://127.0.0.1:{port}/0", "NO_COLOR": "1", "COLUMNS": "300"}
+    code, lines = refused(huihua("serve", "--port", str(free_port()), env=env, cwd=tmp_path))
+    assert code == 2
+    assert lines == [
+        f"error: cannot start: session store redis://127.0.0.1:{port}/0: cannot reach Redis at "
+        f"127.0.0.1:{port} (connection refused): start Redis or fix HUIHUA_STORE"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [("redis://127.0.0.1:{port}/0", "Redis at 127.0.0.1:{port} needs a password: put it in HUIHUA_STORE"),
+     ("redis://:not-the-password@127.0.0.1:{port}/0", "Redis at 127.0.0.1:{port} refused the password"),
+     ("redis://:hunter2secret@127.0.0.1:{port}/99", "Redis at 127.0.0.1:{port} has no database 99")],
+    ids=["no-password", "wrong-password", "no-such-db"],
+)  # fmt: skip
+def test_doctor_says_why_redis_refuses(
+    env: dict[str, str], password_redis: int, url: str, expected: str
+) -> None:
+    url = url.format(port=password_redis)
+    result = run(env | {"HUIHUA_STORE": url, "HUIHUA_DATABASE": env["HUIHUA_STORE"]}, "doctor")
+    assert result.exit_code == 1
+    assert f"✗ session store {url.replace(':not-the-password@', ':***@').replace(':hunter2secret@', ':***@')}: " \
+        f"{expected.format(port=password_redis)}" in result.stderr  # fmt: skip
+    assert "not-the-password" not in result.output and "hunter2secret" not in result.output
+
+
+def test_doctor_names_a_missing_postgres_database(env: dict[str, str], missing_database: str) -> None:
+    url = f"postgresql://postgres@127.0.0.1:5432/{missing_database}"
+    result = run(env | {"HUIHUA_DATABASE": url}, "doctor")
+    assert result.exit_code == 1
+    assert (
+        f'✗ accounts database {url}: database "{missing_database}" does not exist: '
+        f"create it with createdb -U postgres {missing_database}\n"
+    ) in result.stderr
+    assert "PoolTimeout" not in result.output
+    assert "✓ session store reachable" in result.stderr
+
+
+def test_doctor_on_postgres_and_the_local_accounts_warning(env: dict[str, str], own_database: str) -> None:
+    result = run(env | {"HUIHUA_STORE": own_database}, "doctor")
+    assert f"✓ session store reachable: {own_database}" in result.stderr
+    assert "✓ accounts database reachable: sqlite:///./huihua.db" in result.stderr
+    assert (
+        "! accounts stay in a local SQLite file (sqlite:///./huihua.db) while sessions are in PostgreSQL: "
+        "every instance would have its own accounts; set HUIHUA_DATABASE (or --database)"
+    ) in result.stderr
+    assert result.exit_code == 0, result.stderr  # advice, not a failure
+    both = run(env | {"HUIHUA_STORE": own_database, "HUIHUA_DATABASE": own_database}, "doctor")
+    assert both.exit_code == 0, both.stderr
+    assert f"✓ accounts database reachable: {own_database}" in both.stderr
+    assert "accounts stay" not in both.stderr
+
+
+@pytest.fixture
+def redis13() -> Iterator[str]:
+    import redis
+
+    url = "redis://127.0.0.1:6379/13"
+    client = redis.Redis.from_url(url)
+    client.flushdb()
+    yield url
+    client.flushdb()
+    client.close()
+
+
+@pytest.mark.slow
+def test_serve_warns_when_accounts_stay_local(tmp_path: Path, redis13: str) -> None:
+    env = {"HUIHUA_STORE": redis13, "NO_COLOR": "1", "COLUMNS": "300"}
+    text = read_until(huihua("serve", "--port", str(free_port()), env=env, cwd=tmp_path), "accounts stay")
+    assert "listening on" in text
+    assert (
+        "warning: accounts stay in a local SQLite file (sqlite:///./huihua.db) while sessions are in Redis: "
+        "every instance would have its own accounts; set HUIHUA_DATABASE (or --database) to a postgresql:// "
+        "URL they all share"
+    ) in text
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    """A port something else listens on."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        s.listen()
+        yield int(s.getsockname()[1])
+
+
+@pytest.mark.slow
+def test_serve_refuses_a_busy_port_before_the_banner(tmp_path: Path, busy_port: int) -> None:
+    env = {"HUIHUA_STORE": f"sqlite:///{tmp_path}/s.db", "NO_COLOR": "1", "COLUMNS": "300"}
+    code, lines = refused(huihua("serve", "--port", str(busy_port), env=env, cwd=tmp_path))
+    assert code == 2
+    assert lines == [
+        f"error: cannot start: port {busy_port} is in use (127.0.0.1:{busy_port}): stop what listens there "
+        "or choose another --port"
+    ]
+
+
+@pytest.mark.slow
+def test_serve_never_replaces_a_busy_emulator_port(tmp_path: Path, busy_port: int) -> None:
+    env = {"HUIHUA_STORE": f"sqlite:///{tmp_path}/s.db", "NO_COLOR": "1", "COLUMNS": "300"}
+    args = ["serve", "--port", str(free_port()), "--emulator", "--emulator-port", str(busy_port)]
+    code, lines = refused(huihua(*args, env=env, cwd=tmp_path))
+    assert code == 2
+    assert lines == [
+        f"error: cannot start: port {busy_port} is in use (127.0.0.1:{busy_port}): stop what listens there "
+        "or choose another --emulator-port"
+    ]  # neither the emulator nor the service announced
+
+
+def test_emulator_refuses_a_busy_port(busy_port: int) -> None:
+    result = run({"NO_COLOR": "1", "COLUMNS": "300"}, "emulator", "--port", str(busy_port))
+    assert result.exit_code == 2
+    assert result.stderr.strip().splitlines() == [
+        f"error: cannot start the emulator: port {busy_port} is in use (127.0.0.1:{busy_port}): stop what "
+        "listens there or choose another --port"
+    ]

@@ -12,16 +12,20 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, NoReturn, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 import click
 from rich.console import Console
 from rich.markup import escape
-from rich.table import Table
 
 from .config import SETTINGS, ConfigError, Loaded, Settings, load, masked_url
 from .logs import log_config
+from .preflight import check_database, check_port, check_store, local_accounts_warning
+
+if TYPE_CHECKING:
+    from .accounts.users import User, UserRepository
 
 console = Console(stderr=True, highlight=False, soft_wrap=True)  # no wrapping in logs
 
@@ -94,6 +98,7 @@ def serve(
         os.environ.setdefault("HUIHUA_WECHAT_SECRET", DEFAULT_SECRET)
         os.environ["HUIHUA_WECHAT_API_BASE"] = f"http://127.0.0.1:{emulator_port}"
     loaded = _load(prefix="cannot start: ")
+    _preflight(loaded.settings, host, port, emulator_port if with_emulator else None)
     try:
         settings = loaded.settings.with_secret_key()  # generate the key once, before workers race for it
     except ConfigError as exc:
@@ -136,6 +141,8 @@ def serve(
     )
     for line in loaded.unknown:  # a typo is not fatal to a running service, but it is said
         _announce(settings, f"[bold yellow]warning:[/] {escape(line)}", f"warning: {line}")
+    if local := local_accounts_warning(settings):
+        _announce(settings, f"[bold yellow]warning:[/] {escape(local)}", f"warning: {local}")
     _warn_if_evicting(settings)
     uvicorn.run(
         app,
@@ -150,6 +157,21 @@ def serve(
         proxy_headers=False,
         forwarded_allow_ips="",
     )
+
+
+def _preflight(settings: Settings, host: str, port: int, emulator_port: int | None) -> None:
+    """Before anything is announced or bound: the ports are free, the store and the accounts
+    database answer. Else one line with the cause and the fix, and exit 2."""
+    problems = [check_port(host, port)]
+    if emulator_port is not None:
+        problems.append(check_port("127.0.0.1", emulator_port, "--emulator-port"))
+    for problem in problems:
+        if problem:
+            _fail(f"cannot start: {problem}")
+    if problem := check_store(settings.store):
+        _fail(f"cannot start: session store {masked_url(settings.store)}: {problem}")
+    if problem := check_database(settings.database_url):
+        _fail(f"cannot start: accounts database {masked_url(settings.database_url)}: {problem}")
 
 
 def _announce(settings: Settings, text: str, message: str, **fields: Any) -> None:
@@ -220,12 +242,15 @@ def _start_emulator_thread(settings: Settings, host: str, port: int, log_level: 
         proxy_headers=False,
     )
     server = uvicorn.Server(config)
-    threading.Thread(target=server.run, name="huihua-emulator", daemon=True).start()
-    for _ in range(100):
-        if server.started:
+    thread = threading.Thread(target=server.run, name="huihua-emulator", daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started or not thread.is_alive():
             break
         time.sleep(0.05)
     url = f"http://{host}:{port}"
+    if not server.started:  # taken meanwhile, or it failed: never talk to whatever holds the port
+        _fail(f"cannot start: the WeChat emulator did not start on {url}: choose another --emulator-port")
     _announce(
         settings,
         f"[bold]WeChat emulator[/] on [cyan]{url}[/] (appid {DEFAULT_APPID}; control API under /_emulator/)",
@@ -244,6 +269,8 @@ def emulator(host: str, port: int, apps: tuple[str, ...]) -> None:
     from .wechat.emulator import run
     from .wechat.emulator.state import DEFAULT_APPID, DEFAULT_SECRET
 
+    if problem := check_port(host, port):
+        _fail(f"cannot start the emulator: {problem}")
     registered = {DEFAULT_APPID: DEFAULT_SECRET}
     for item in apps:
         appid, sep, secret = item.partition(":")
@@ -271,6 +298,53 @@ def user() -> None:
     """Manage accounts."""
 
 
+def _users(settings: Settings | None = None) -> UserRepository:
+    from .accounts.database import database_from_url
+    from .accounts.users import UserRepository
+
+    return UserRepository(database_from_url((settings or _settings()).database_url))
+
+
+def _find_user(users: UserRepository, name_or_id: str) -> User | None:
+    """The account named `name_or_id` or with that id, or None."""
+    from .accounts.users import InvalidUsername, normalize_username
+
+    if found := users.by_id(name_or_id):
+        return found
+    try:
+        return users.by_username(normalize_username(name_or_id))
+    except InvalidUsername:
+        return None
+
+
+def _no_user(name_or_id: str) -> NoReturn:
+    _say(f"no user {name_or_id!r} (by name or id): see huihua user list")
+    sys.exit(1)
+
+
+def _user_fields(found: User) -> dict[str, Any]:
+    """What the CLI shows of an account: never the password hash."""
+    return found.public() | {"disabled": found.disabled, "has_password": found.password_hash is not None}
+
+
+def _print_json(value: Any) -> None:
+    import json
+
+    click.echo(json.dumps(value, ensure_ascii=False, indent=2))
+
+
+def _say(text: str) -> None:
+    """A plain line on stderr (no markup: names and ids are printed as they are)."""
+    console.print(text, markup=False)
+
+
+def _print_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Plain aligned columns on stdout, never cut: ids are copied from here."""
+    widths = [max(len(cell) for cell in column) for column in zip(header, *rows, strict=False)]
+    for row in (header, *rows):
+        click.echo("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
+
+
 @user.command("create")
 @click.argument("username")
 @click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
@@ -289,38 +363,125 @@ def user_create(username: str, password: str, email: str | None) -> None:
     console.print(f"created user [bold]{created.username}[/] ({created.id})")
 
 
+@user.command("list")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array on stdout.")
+def user_list(as_json: bool) -> None:
+    """List accounts, oldest first."""
+    found = _users().all()
+    if as_json:
+        _print_json([_user_fields(u) for u in found])
+        return
+    rows = [
+        (
+            u.id,
+            u.username or "-",
+            u.email or "",
+            u.phone or "",
+            "yes" if u.disabled else "",
+            u.public()["created_at"],
+        )
+        for u in found
+    ]
+    _print_rows(("id", "username", "email", "phone", "disabled", "created"), rows)
+    console.print(f"{len(found)} user(s)")
+
+
+@user.command("show")
+@click.argument("name_or_id")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object on stdout.")
+def user_show(name_or_id: str, as_json: bool) -> None:
+    """Show one account, by username or id."""
+    found = _find_user(_users(), name_or_id)
+    if found is None:
+        _no_user(name_or_id)
+    fields = _user_fields(found)
+    if as_json:
+        _print_json(fields)
+        return
+    for key, value in fields.items():
+        click.echo(f"{key + ':':<14}{'' if value is None else value}")
+
+
 @main.group()
 def sessions() -> None:
     """List or revoke sessions."""
 
 
+def _session_owner(settings: Settings, manager: Any, name_or_id: str) -> tuple[str, str]:
+    """(user id, how to name them) for --user: an account by name or id, or an id the accounts
+    database does not know but the store has sessions for (an app's own user ids)."""
+    found = _find_user(_users(settings), name_or_id)
+    if found is not None:
+        return found.id, f"{found.username} ({found.id})" if found.username else found.id
+    if manager.list_user(name_or_id):
+        return name_or_id, name_or_id
+    _no_user(name_or_id)
+
+
+def _session_fields(s: Any) -> dict[str, Any]:
+    """What the CLI shows of a session: never the token, its hash (the store key) or the data."""
+
+    def at(value: Any) -> str | None:
+        return None if value is None else value.isoformat(timespec="seconds")
+
+    return {
+        "id": s.id,
+        "user_id": s.user_id,
+        "client": s.client,
+        "ip": s.record.ip,
+        "user_agent": s.record.user_agent,
+        "created_at": at(s.created_at),
+        "last_seen_at": at(s.last_seen_at),
+        "expires_at": at(s.expires_at),
+        "idle_expires_at": at(s.idle_expires_at),
+        "absolute_expires_at": at(s.absolute_expires_at),
+        "persistent": s.persistent,
+    }
+
+
 @sessions.command("list")
-@click.option("--user", "user_id", required=True, help="User id (u_...).")
-def sessions_list(user_id: str) -> None:
-    found = _manager().list_user(user_id)
-    table = Table("id", "client", "ip", "last seen", "expires")
-    for s in found:
-        table.add_row(
-            s.id,
-            s.client,
-            s.record.ip or "",
-            s.last_seen_at.isoformat(timespec="seconds"),
-            s.expires_at.isoformat(timespec="seconds"),
-        )
-    Console().print(table)
+@click.option("--user", "name_or_id", required=True, help="Username or user id (u_...).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON array on stdout.")
+def sessions_list(name_or_id: str, as_json: bool) -> None:
+    """List a user's live sessions, with their full ids."""
+    settings = _settings()
+    manager = _manager(settings)
+    user_id, _ = _session_owner(settings, manager, name_or_id)
+    found = manager.list_user(user_id)
+    if as_json:
+        _print_json([_session_fields(s) for s in found])
+        return
+    rows = [
+        (f["id"], f["client"], f["ip"] or "", f["created_at"], f["last_seen_at"], f["expires_at"])
+        for f in map(_session_fields, found)
+    ]
+    _print_rows(("id", "client", "ip", "created", "last seen", "expires"), rows)
     console.print(f"{len(found)} live session(s)")
 
 
 @sessions.command("revoke")
-@click.option("--user", "user_id", required=True)
-@click.option("--id", "session_id", help="Only this session; default: all of the user's.")
-def sessions_revoke(user_id: str, session_id: str | None) -> None:
-    manager = _manager()
-    if session_id:
-        done = manager.revoke_id(user_id, session_id)
-        console.print("revoked 1 session" if done else f"no live session {session_id} for {user_id}")
-        sys.exit(0 if done else 1)
-    console.print(f"revoked {manager.revoke_user(user_id, reason='cli')} session(s)")
+@click.option("--user", "name_or_id", required=True, help="Username or user id (u_...).")
+@click.option("--id", "session_id", help="Only this session (its id or an unambiguous prefix); default: all.")
+def sessions_revoke(name_or_id: str, session_id: str | None) -> None:
+    """Revoke one of a user's sessions, or all of them; exit 1 when none matched."""
+    settings = _settings()
+    manager = _manager(settings)
+    user_id, who = _session_owner(settings, manager, name_or_id)
+    if session_id is None:
+        count = manager.revoke_user(user_id, reason="cli")
+        _say(f"revoked {count} session(s)" if count else f"no live session for {who}")
+        sys.exit(0 if count else 1)
+    if not session_id.strip():
+        _fail("--id is empty: give a session id or the start of one (see huihua sessions list)")
+    live = [s.id for s in manager.list_user(user_id)]
+    matches = [session_id] if session_id in live else [i for i in live if i.startswith(session_id)]
+    if len(matches) > 1:
+        listed = ", ".join(sorted(matches))
+        _say(f"session id {session_id!r} is ambiguous: {listed}; give more characters")
+        sys.exit(1)
+    done = bool(matches) and manager.revoke_id(user_id, matches[0])
+    _say(f"revoked 1 session ({matches[0]})" if done else f"no live session {session_id} for {who}")
+    sys.exit(0 if done else 1)
 
 
 @main.command()
@@ -345,8 +506,6 @@ def purge(batch_size: int) -> None:
 @main.command()
 def doctor() -> None:
     """Check configuration, the store, the accounts database and WeChat credentials."""
-    from .core.errors import HuihuaError
-
     ok = True
 
     def report(good: bool, what: str, advice: str = "", *, optional: bool = False) -> None:
@@ -368,30 +527,18 @@ def doctor() -> None:
     _show_settings(loaded)
     for line in loaded.unknown:
         report(False, line, "remove it or correct the name")
-    try:
-        store = _manager(settings).store
-        store.ping()
+    if problem := check_store(settings.store):
+        report(False, f"session store {masked_url(settings.store)}: {problem}")
+    else:
         report(True, f"session store reachable: {masked_url(settings.store)}")
         if _is_redis(settings.store):
-            from .stores.redis import check_eviction, driver_errors
-
-            with driver_errors():
-                good, message = check_eviction(store)
-            report(good is True, message, "set maxmemory-policy noeviction", optional=good is None)
-    except (HuihuaError, ValueError, ImportError) as exc:
-        report(
-            False,
-            f"session store {masked_url(settings.store)}: {exc}",
-            "start the store or fix HUIHUA_STORE (memory://, sqlite:///path, redis://, redis+cluster://, "
-            "redis+sentinel://, postgresql://)",
-        )
-    try:
-        from .accounts.database import database_from_url
-
-        database_from_url(settings.database_url).execute("SELECT 1")
+            _check_eviction(settings, report)
+    if problem := check_database(settings.database_url):
+        report(False, f"accounts database {masked_url(settings.database_url)}: {problem}")
+    else:
         report(True, f"accounts database reachable: {masked_url(settings.database_url)}")
-    except (HuihuaError, ValueError) as exc:
-        report(False, f"accounts database: {exc}", "fix HUIHUA_DATABASE (sqlite:///path or postgresql://)")
+    if local := local_accounts_warning(settings):
+        report(False, local, optional=True)
     _check_secret_key(settings, report)
     report(
         settings.service_key is not None,
@@ -424,6 +571,25 @@ def _show_settings(loaded: Loaded) -> None:
     for name, declared in SETTINGS.items():
         value = declared.show(getattr(loaded.settings, name))
         console.print(f"  {declared.env:<{width}}  {escape(value)}  [dim]({escape(loaded.sources[name])})[/]")
+
+
+def _check_eviction(settings: Settings, report: Any) -> None:
+    from .core.errors import HuihuaError
+    from .stores.redis import check_eviction, driver_errors
+
+    try:
+        store = _manager(settings).store
+        try:
+            with driver_errors():
+                good, message = check_eviction(store)
+        finally:
+            store.close()
+    except HuihuaError as exc:
+        report(
+            False, f"Redis maxmemory-policy could not be read: {exc}", "start the store or fix HUIHUA_STORE"
+        )
+        return
+    report(good is True, message, "set maxmemory-policy noeviction", optional=good is None)
 
 
 def _check_secret_key(settings: Settings, report: Any) -> None:

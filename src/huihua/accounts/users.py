@@ -132,3 +132,8 @@ class UserRepository:
 
     def count(self) -> int:
         return int(self.db.execute("SELECT count(*) FROM huihua_user")[0][0])
+
+    def all(self) -> list[User]:
+        """Every user, oldest first (`huihua user list`)."""
+        rows = self.db.execute(f"SELECT {_COLUMNS} FROM huihua_user ORDER BY created_at, id")
+        return [_user(row) for row in rows]
