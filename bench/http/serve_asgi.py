@@ -1,4 +1,4 @@
-"""Run an ASGI peer exactly as `huihua serve` runs huihua (src/huihua/cli.py, `serve`):
+"""Run an ASGI peer exactly as `huihua serve` runs huihua (src/huihua/cli/serve.py):
 `uvicorn.run(app, host=, port=, workers=, log_level=, access_log=False)` with uvicorn's defaults
 for everything else (loop="auto" -> uvloop, http="auto" -> httptools, as installed by
 uvicorn[standard]).

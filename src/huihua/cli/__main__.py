@@ -1,0 +1,5 @@
+"""`python -m huihua.cli`."""
+
+from . import main
+
+main()
