@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
+import anyio
 from fastapi import FastAPI
 
 from ..accounts.database import database_from_url
@@ -21,6 +22,7 @@ from ..core.store import AsyncStore
 from ..core.sweeper import AsyncSweeper
 from ..stores import async_store_from_url
 from .errors import install_error_handlers
+from .scoped import OnlyUnder, install_scoped_error_handlers
 from .json_body import JsonBodyMiddleware
 from .metrics import Metrics, RequestMetricsMiddleware, TimedStore
 from .middleware import BodyLimitMiddleware, MethodOverrideMiddleware, SessionMiddleware
@@ -53,6 +55,37 @@ def create_app(
     sweeper: bool = True,
     wechat_transport: Any = None,
 ) -> FastAPI:
+    """The whole service: huihua's own app, with its pages, health checks and metrics."""
+    app = FastAPI(title="huihua", version="0.1.0", description=DESCRIPTION)
+    install(
+        app, settings, store=store, clock=clock, policy=policy, sweeper=sweeper,
+        wechat_transport=wechat_transport, embedded=False,
+    )  # fmt: skip
+    return app
+
+
+API_PREFIX = "/v1/"
+
+
+def install(
+    app: FastAPI,
+    settings: Settings | None = None,
+    *,
+    store: AsyncStore | None = None,
+    clock: Clock | None = None,
+    policy: ExpiryPolicy | None = None,
+    sweeper: bool = True,
+    wechat_transport: Any = None,
+    embedded: bool = True,
+) -> Services:
+    """Put huihua into `app`: its services, the /v1 routes, the middleware, and its resources
+    started and stopped with the app's lifespan (around the app's own, which is kept).
+
+    `embedded` (the default, for `huihua.fastapi.install`): the app is someone else's, so huihua
+    adds only the /v1 routes (no pages at `/`, no /healthz, /readyz or /metrics), keeps its error
+    format, body limit and JSON body check to /v1, and leaves the app's own routes' errors alone.
+    The session middleware (cookies, bearer tokens, CSRF for cookie writes) and the method
+    override apply to every route, so the app's own routes can use the sessions."""
     settings = (settings or Settings.from_env()).with_secret_key()
     clock = clock or settings.clock()
     metrics = Metrics()
@@ -79,8 +112,10 @@ def create_app(
             settings, manager=manager, accounts=accounts, transport=wechat_transport
         )
 
+    own_lifespan = app.router.lifespan_context
+
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+    async def lifespan(target: Any) -> AsyncIterator[Any]:
         background = (
             AsyncSweeper(manager, interval=settings.sweep_interval, report=metrics.on_sweep)
             if sweeper
@@ -89,16 +124,23 @@ def create_app(
         if background is not None:
             background.start()
         try:
-            yield
+            async with own_lifespan(target) as state:  # the app's own starts after huihua's
+                yield state
         finally:
             if background is not None:
                 await background.stop()
             if svc.wechat is not None:
                 await svc.wechat.aclose()
+            if store is None:  # the store and database huihua opened; a store passed in is the caller's
+                await raw_store.close()
+                await anyio.to_thread.run_sync(accounts.db.close)
 
-    app = FastAPI(title="huihua", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app.router.lifespan_context = lifespan
     app.state.huihua = svc
-    install_error_handlers(app)
+    if embedded:
+        install_scoped_error_handlers(app, API_PREFIX)
+    else:
+        install_error_handlers(app)
     routers = (
         auth.router,
         identities.router,
@@ -106,9 +148,12 @@ def create_app(
         sessions.router,
         service.router,
         service.admin,
-        health.router,
     )
-    for router in (*routers, pages_router):
+    if not embedded:
+        routers = (*routers, health.router)
+    if not embedded:
+        routers = (*routers, pages_router)
+    for router in routers:
         app.include_router(router)  # WeChat's too: without its settings they answer 503
     generate = app.openapi
 
@@ -119,13 +164,17 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(SessionMiddleware, manager=lambda: manager, settings=settings, users=accounts.get)
-    app.add_middleware(JsonBodyMiddleware)  # inside the body limit: it buffers a bounded body
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    only = API_PREFIX if embedded else ""  # the app's own routes keep their own body rules
+    app.add_middleware(OnlyUnder, prefix=only, middleware=JsonBodyMiddleware)  # inside the limit
+    app.add_middleware(
+        OnlyUnder, prefix=only, middleware=BodyLimitMiddleware, max_bytes=settings.max_body_bytes
+    )
     app.add_middleware(MethodOverrideMiddleware)  # outside the session middleware: CSRF sees the real method
-    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    if not embedded:
+        app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     if settings.trust_proxy:  # outermost: everything inside sees the forwarded client and scheme
         app.add_middleware(TrustedProxyMiddleware, proxies=settings.trust_proxy)
-    return app
+    return svc
 
 
 def app_from_env() -> FastAPI:
