@@ -9,7 +9,7 @@ from dataclasses import replace
 from typing import Any
 
 import anyio
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
 
 from ..accounts.database import database_from_url
 from ..accounts.service import Accounts
@@ -22,7 +22,6 @@ from ..core.store import AsyncStore
 from ..core.sweeper import AsyncSweeper
 from ..stores import async_store_from_url
 from .errors import install_error_handlers
-from .scoped import OnlyUnder, install_scoped_error_handlers
 from .json_body import JsonBodyMiddleware
 from .metrics import Metrics, RequestMetricsMiddleware, TimedStore
 from .middleware import BodyLimitMiddleware, MethodOverrideMiddleware, SessionMiddleware
@@ -30,6 +29,7 @@ from .openapi_links import add_links
 from .pages import router as pages_router
 from .proxies import TrustedProxyMiddleware
 from .routes import auth, health, identities, service, sessions, wechat
+from .scoped import OnlyUnder, install_scoped_error_handlers
 from .services import Services
 
 logger = logging.getLogger("huihua")
@@ -112,36 +112,13 @@ def install(
             settings, manager=manager, accounts=accounts, transport=wechat_transport
         )
 
-    own_lifespan = app.router.lifespan_context
-
-    @asynccontextmanager
-    async def lifespan(target: Any) -> AsyncIterator[Any]:
-        background = (
-            AsyncSweeper(manager, interval=settings.sweep_interval, report=metrics.on_sweep)
-            if sweeper
-            else None
-        )
-        if background is not None:
-            background.start()
-        try:
-            async with own_lifespan(target) as state:  # the app's own starts after huihua's
-                yield state
-        finally:
-            if background is not None:
-                await background.stop()
-            if svc.wechat is not None:
-                await svc.wechat.aclose()
-            if store is None:  # the store and database huihua opened; a store passed in is the caller's
-                await raw_store.close()
-                await anyio.to_thread.run_sync(accounts.db.close)
-
-    app.router.lifespan_context = lifespan
+    with_lifespan(app, svc, sweeper=sweeper, close=store is None)
     app.state.huihua = svc
     if embedded:
         install_scoped_error_handlers(app, API_PREFIX)
     else:
         install_error_handlers(app)
-    routers = (
+    routers: tuple[APIRouter, ...] = (
         auth.router,
         identities.router,
         wechat.router,
@@ -150,9 +127,7 @@ def install(
         service.admin,
     )
     if not embedded:
-        routers = (*routers, health.router)
-    if not embedded:
-        routers = (*routers, pages_router)
+        routers = (*routers, health.router, pages_router)
     for router in routers:
         app.include_router(router)  # WeChat's too: without its settings they answer 503
     generate = app.openapi
@@ -165,16 +140,46 @@ def install(
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(SessionMiddleware, manager=lambda: manager, settings=settings, users=accounts.get)
     only = API_PREFIX if embedded else ""  # the app's own routes keep their own body rules
-    app.add_middleware(OnlyUnder, prefix=only, middleware=JsonBodyMiddleware)  # inside the limit
-    app.add_middleware(
-        OnlyUnder, prefix=only, middleware=BodyLimitMiddleware, max_bytes=settings.max_body_bytes
-    )
+    app.add_middleware(OnlyUnder, prefix=only, wrap=JsonBodyMiddleware)  # inside the limit: bounded
+    limit = settings.max_body_bytes
+    app.add_middleware(OnlyUnder, prefix=only, wrap=lambda inner: BodyLimitMiddleware(inner, max_bytes=limit))
     app.add_middleware(MethodOverrideMiddleware)  # outside the session middleware: CSRF sees the real method
     if not embedded:
         app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     if settings.trust_proxy:  # outermost: everything inside sees the forwarded client and scheme
         app.add_middleware(TrustedProxyMiddleware, proxies=settings.trust_proxy)
     return svc
+
+
+def with_lifespan(app: FastAPI, svc: Services, *, sweeper: bool, close: bool) -> None:
+    """Run huihua's sweeper and close its WeChat client (and, with `close`, the store and
+    accounts database) around the app's own lifespan, which is kept: it starts after huihua's
+    and its state (what it yields) is the app's."""
+    own_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(target: Any) -> AsyncIterator[Any]:
+        manager, metrics = svc.manager, svc.metrics
+        background = (
+            AsyncSweeper(manager, interval=svc.settings.sweep_interval, report=metrics.on_sweep)
+            if sweeper
+            else None
+        )
+        if background is not None:
+            background.start()
+        try:
+            async with own_lifespan(target) as state:
+                yield state
+        finally:
+            if background is not None:
+                await background.stop()
+            if svc.wechat is not None:
+                await svc.wechat.aclose()
+            if close:  # the store and database huihua opened; a store passed in is the caller's
+                await manager.store.close()
+                await anyio.to_thread.run_sync(svc.accounts.db.close)
+
+    app.router.lifespan_context = lifespan
 
 
 def app_from_env() -> FastAPI:

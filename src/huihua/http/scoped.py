@@ -22,12 +22,13 @@ Handler = Callable[[Request, Exception], Awaitable[Response] | Response]
 
 
 class OnlyUnder:
-    """`middleware(app, **options)` for requests whose path starts with `prefix` ("" for all)."""
+    """`wrap(app)` (a middleware around the app) for requests whose path starts with `prefix`
+    ("" for all); every other request goes straight to the app."""
 
-    def __init__(self, app: ASGIApp, *, prefix: str, middleware: Callable[..., ASGIApp], **options: Any) -> None:
+    def __init__(self, app: ASGIApp, *, prefix: str, wrap: Callable[[ASGIApp], ASGIApp]) -> None:
         self.app = app
         self.prefix = prefix
-        self.wrapped = middleware(app, **options)
+        self.wrapped = wrap(app)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and str(scope.get("path", "")).startswith(self.prefix):
