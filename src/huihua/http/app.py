@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 from dataclasses import replace
 from typing import Any
 
-from fastapi import FastAPI
+import anyio
+from fastapi import APIRouter, FastAPI
 
 from ..accounts.database import database_from_url
 from ..accounts.service import Accounts
@@ -28,6 +29,7 @@ from .openapi_links import add_links
 from .pages import router as pages_router
 from .proxies import TrustedProxyMiddleware
 from .routes import auth, health, identities, service, sessions, wechat
+from .scoped import OnlyUnder, install_scoped_error_handlers
 from .services import Services
 
 logger = logging.getLogger("huihua")
@@ -53,6 +55,37 @@ def create_app(
     sweeper: bool = True,
     wechat_transport: Any = None,
 ) -> FastAPI:
+    """The whole service: huihua's own app, with its pages, health checks and metrics."""
+    app = FastAPI(title="huihua", version="0.1.0", description=DESCRIPTION)
+    install(
+        app, settings, store=store, clock=clock, policy=policy, sweeper=sweeper,
+        wechat_transport=wechat_transport, embedded=False,
+    )  # fmt: skip
+    return app
+
+
+API_PREFIX = "/v1/"
+
+
+def install(
+    app: FastAPI,
+    settings: Settings | None = None,
+    *,
+    store: AsyncStore | None = None,
+    clock: Clock | None = None,
+    policy: ExpiryPolicy | None = None,
+    sweeper: bool = True,
+    wechat_transport: Any = None,
+    embedded: bool = True,
+) -> Services:
+    """Put huihua into `app`: its services, the /v1 routes, the middleware, and its resources
+    started and stopped with the app's lifespan (around the app's own, which is kept).
+
+    `embedded` (the default, for `huihua.fastapi.install`): the app is someone else's, so huihua
+    adds only the /v1 routes (no pages at `/`, no /healthz, /readyz or /metrics), keeps its error
+    format, body limit and JSON body check to /v1, and leaves the app's own routes' errors alone.
+    The session middleware (cookies, bearer tokens, CSRF for cookie writes) and the method
+    override apply to every route, so the app's own routes can use the sessions."""
     settings = (settings or Settings.from_env()).with_secret_key()
     clock = clock or settings.clock()
     metrics = Metrics()
@@ -79,36 +112,23 @@ def create_app(
             settings, manager=manager, accounts=accounts, transport=wechat_transport
         )
 
-    @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        background = (
-            AsyncSweeper(manager, interval=settings.sweep_interval, report=metrics.on_sweep)
-            if sweeper
-            else None
-        )
-        if background is not None:
-            background.start()
-        try:
-            yield
-        finally:
-            if background is not None:
-                await background.stop()
-            if svc.wechat is not None:
-                await svc.wechat.aclose()
-
-    app = FastAPI(title="huihua", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    with_lifespan(app, svc, sweeper=sweeper, close=store is None)
     app.state.huihua = svc
-    install_error_handlers(app)
-    routers = (
+    if embedded:
+        install_scoped_error_handlers(app, API_PREFIX)
+    else:
+        install_error_handlers(app)
+    routers: tuple[APIRouter, ...] = (
         auth.router,
         identities.router,
         wechat.router,
         sessions.router,
         service.router,
         service.admin,
-        health.router,
     )
-    for router in (*routers, pages_router):
+    if not embedded:
+        routers = (*routers, health.router, pages_router)
+    for router in routers:
         app.include_router(router)  # WeChat's too: without its settings they answer 503
     generate = app.openapi
 
@@ -119,13 +139,47 @@ def create_app(
 
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(SessionMiddleware, manager=lambda: manager, settings=settings, users=accounts.get)
-    app.add_middleware(JsonBodyMiddleware)  # inside the body limit: it buffers a bounded body
-    app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
+    only = API_PREFIX if embedded else ""  # the app's own routes keep their own body rules
+    app.add_middleware(OnlyUnder, prefix=only, wrap=JsonBodyMiddleware)  # inside the limit: bounded
+    limit = settings.max_body_bytes
+    app.add_middleware(OnlyUnder, prefix=only, wrap=lambda inner: BodyLimitMiddleware(inner, max_bytes=limit))
     app.add_middleware(MethodOverrideMiddleware)  # outside the session middleware: CSRF sees the real method
-    app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
+    if not embedded:
+        app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     if settings.trust_proxy:  # outermost: everything inside sees the forwarded client and scheme
         app.add_middleware(TrustedProxyMiddleware, proxies=settings.trust_proxy)
-    return app
+    return svc
+
+
+def with_lifespan(app: FastAPI, svc: Services, *, sweeper: bool, close: bool) -> None:
+    """Run huihua's sweeper and close its WeChat client (and, with `close`, the store and
+    accounts database) around the app's own lifespan, which is kept: it starts after huihua's
+    and its state (what it yields) is the app's."""
+    own_lifespan = app.router.lifespan_context
+
+    @asynccontextmanager
+    async def lifespan(target: Any) -> AsyncIterator[Any]:
+        manager, metrics = svc.manager, svc.metrics
+        background = (
+            AsyncSweeper(manager, interval=svc.settings.sweep_interval, report=metrics.on_sweep)
+            if sweeper
+            else None
+        )
+        if background is not None:
+            background.start()
+        try:
+            async with own_lifespan(target) as state:
+                yield state
+        finally:
+            if background is not None:
+                await background.stop()
+            if svc.wechat is not None:
+                await svc.wechat.aclose()
+            if close:  # the store and database huihua opened; a store passed in is the caller's
+                await manager.store.close()
+                await anyio.to_thread.run_sync(svc.accounts.db.close)
+
+    app.router.lifespan_context = lifespan
 
 
 def app_from_env() -> FastAPI:
