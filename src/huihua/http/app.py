@@ -20,6 +20,7 @@ from ..core.policy import ExpiryPolicy, Lifetime
 from ..core.store import AsyncStore
 from ..core.sweeper import AsyncSweeper
 from ..stores import async_store_from_url
+from .cors import CorsMiddleware
 from .errors import install_error_handlers
 from .json_body import JsonBodyMiddleware
 from .metrics import Metrics, RequestMetricsMiddleware, TimedStore
@@ -122,6 +123,7 @@ def create_app(
     app.add_middleware(JsonBodyMiddleware)  # inside the body limit: it buffers a bounded body
     app.add_middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes)
     app.add_middleware(MethodOverrideMiddleware)  # outside the session middleware: CSRF sees the real method
+    app.add_middleware(CorsMiddleware, origins=settings.cors_origins)  # outside: errors get CORS headers too
     app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     if settings.trust_proxy:  # outermost: everything inside sees the forwarded client and scheme
         app.add_middleware(TrustedProxyMiddleware, proxies=settings.trust_proxy)
