@@ -21,6 +21,7 @@ from ..core.store import AsyncStore
 from ..core.sweeper import AsyncSweeper
 from ..stores import async_store_from_url
 from .cors import CorsMiddleware
+from .docs import install_docs
 from .errors import install_error_handlers
 from .json_body import JsonBodyMiddleware
 from .metrics import Metrics, RequestMetricsMiddleware, TimedStore
@@ -97,7 +98,15 @@ def create_app(
             if svc.wechat is not None:
                 await svc.wechat.aclose()
 
-    app = FastAPI(title="huihua", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(
+        title="huihua",
+        version="0.1.0",
+        description=DESCRIPTION,
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    install_docs(app)  # /docs and /redoc with their files served from here, never a CDN
     app.state.huihua = svc
     install_error_handlers(app)
     routers = (
