@@ -71,6 +71,13 @@ class Settings:
         "more origins allowed for cookie-authenticated writes",
         shown="the service's own origin",
     )
+    cors_origins: tuple[str, ...] = setting(
+        (), kinds.CORS_ORIGINS, "origins whose scripts may call the API (CORS), comma-separated, exact "
+        "(`https://app.example.com`, no `*`): preflights answered and cached 10 minutes, `X-Session-Token` "
+        "readable, credentials allowed to cookie clients. They are trusted for cookie writes too (as if in "
+        "`HUIHUA_ALLOWED_ORIGINS`); see [CORS](docs/http-api.md#cors)",
+        shown="none: no CORS headers",
+    )  # fmt: skip
     max_data_bytes: int = setting(
         DEFAULT_MAX_DATA_BYTES, kinds.COUNT, "session data cap (413 `session_data_too_large` beyond)"
     )
@@ -134,6 +141,12 @@ class Settings:
     def __post_init__(self) -> None:
         for name, declared in SETTINGS.items():
             object.__setattr__(self, name, declared.parse(getattr(self, name)))
+
+    @property
+    def write_origins(self) -> tuple[str, ...]:
+        """Origins besides the service's own trusted for cookie-authenticated writes: the allowed
+        ones and the CORS ones (those get credentials, so their writes must pass the CSRF check)."""
+        return tuple(dict.fromkeys((*self.allowed_origins, *self.cors_origins)))
 
     @property
     def database_url(self) -> str:

@@ -195,6 +195,32 @@ SECRETS = Kind("comma-separated keys", _secrets, secret=True)
 ORIGINS = Kind(
     "comma-separated origins, e.g. https://example.com", lambda v: tuple(o.rstrip("/") for o in _items(v))
 )
+_ORIGIN = re.compile(r"(https?)://([a-z0-9](?:[a-z0-9.-]*[a-z0-9])?|\[[0-9a-f:.]+\])(?::(\d{1,5}))?")
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _cors_origins(value: Any) -> tuple[str, ...]:
+    """Exact origins as a browser sends them in `Origin` (lower case, no default port); `*` is
+    refused because these origins are allowed credentials, and a wildcard with credentials would
+    let any site read a signed-in user's answers."""
+    origins: list[str] = []
+    for item in _items(value):
+        if "*" in item:
+            raise ValueError(f"{item!r}: no wildcards, name each origin (they are allowed credentials)")
+        match = _ORIGIN.fullmatch(item.lower().removesuffix("/"))
+        if match is None:
+            raise ValueError(f"{item!r} is not scheme://host[:port] (http or https, no path, query or user)")
+        scheme, host, port = match.groups()
+        if port is not None and not 0 < int(port) < 65536:
+            raise ValueError(f"{item!r}: port {port} out of range")
+        default = port is None or int(port) == _DEFAULT_PORTS[scheme]
+        origins.append(f"{scheme}://{host}" if default else f"{scheme}://{host}:{int(port)}")
+    return tuple(dict.fromkeys(origins))
+
+
+CORS_ORIGINS = Kind(
+    "comma-separated origins, each scheme://host[:port], e.g. https://app.example.com", _cors_origins
+)
 NETWORKS = Kind(
     "your reverse proxies' addresses or networks, comma-separated, e.g. 127.0.0.1,10.0.0.0/8", _networks
 )

@@ -5,7 +5,9 @@ WeChat sign-in."""
 from __future__ import annotations
 
 import shutil
+import threading
 from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
@@ -18,6 +20,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--no-first-run"]  # fmt: skip
 SCREENSHOT = "/tmp/huihua-account-page.png"
+DOCS_SCREENSHOT = "/tmp/huihua-docs-page.png"
 
 
 @pytest.fixture
@@ -133,4 +136,137 @@ def test_account_page_sign_up_sessions_revoke_log_out(
     )
     page.screenshot(path=SCREENSHOT, full_page=True)
     assert not [m for m in console if "Content Security Policy" in m], console
+    page.close()
+
+
+@pytest.fixture
+def other_origin() -> Iterator[Callable[[], str]]:
+    """`other_origin()`: the origin of a new blank page on another loopback port (same site,
+    another origin), for pages whose scripts call huihua cross-origin."""
+    servers: list[ThreadingHTTPServer] = []
+
+    class Blank(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = b"<!doctype html><title>another origin</title><p>front end</p>"
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    def start() -> str:
+        server = ThreadingHTTPServer(("127.0.0.1", 0), Blank)
+        servers.append(server)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+# runs in a page of another origin: the answers it could read, or "blocked" where CORS stopped it
+CROSS_ORIGIN_CALLS = """async ([api, username, password]) => {
+  const call = async (path, init) => {
+    try {
+      const r = await fetch(api + path, init);
+      const body = r.status === 204 ? null : await r.json();
+      return {status: r.status, token: r.headers.get("X-Session-Token"), body};
+    } catch (e) {
+      return "blocked";
+    }
+  };
+  const json = {"Content-Type": "application/json"};
+  const login = JSON.stringify({username, password});
+  const out = {};
+  out.cookieLogin = await call("/v1/auth/login",
+    {method: "POST", credentials: "include", headers: json, body: login});
+  out.cookieMe = await call("/v1/auth/me", {credentials: "include"});
+  out.headerLogin = await call("/v1/auth/login",
+    {method: "POST", headers: {...json, "X-Session-Transport": "header"}, body: login});
+  const token = out.headerLogin === "blocked" ? "none" : out.headerLogin.token;
+  out.headerMe = await call("/v1/auth/me", {headers: {Authorization: "Bearer " + token}});
+  out.headerWithCredentials = await call("/v1/auth/me",
+    {credentials: "include", headers: {Authorization: "Bearer " + token}});
+  return out;
+}"""
+
+
+def test_cors_from_a_page_on_another_origin(
+    serve: Callable[..., ServeProcess], browser: Any, other_origin: Callable[[], str]
+) -> None:
+    listed, unlisted = other_origin(), other_origin()
+    server = serve(HUIHUA_CORS_ORIGINS=f"https://app.example.com,{listed}")
+    r = httpx.post(server.url + "/v1/accounts", json={"username": "corsy", "password": PASSWORD})
+    assert r.status_code == 201, r.text
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+
+    page.goto(listed + "/")
+    out = page.evaluate(CROSS_ORIGIN_CALLS, [server.url, "corsy", PASSWORD])
+    # a cookie client: logged in with the cookie (same site, so SameSite=Lax sends it), reads /me
+    assert out["cookieLogin"]["status"] == 200 and "token" not in out["cookieLogin"]["body"]
+    assert out["cookieMe"]["status"] == 200
+    assert out["cookieMe"]["body"]["user"]["username"] == "corsy"
+    assert out["cookieMe"]["body"]["session"]["client"] == "browser"
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "sid"]
+    assert cookie["httpOnly"]
+    # a header client reads the exposed X-Session-Token and uses it as a bearer
+    assert out["headerLogin"]["status"] == 200
+    assert out["headerLogin"]["token"] == out["headerLogin"]["body"]["token"]
+    assert out["headerMe"]["status"] == 200 and out["headerMe"]["body"]["session"]["client"] != "browser"
+    # credentials are for cookie clients only
+    assert out["headerWithCredentials"] == "blocked"
+
+    page.context.clear_cookies()
+    page.goto(unlisted + "/")
+    out = page.evaluate(CROSS_ORIGIN_CALLS, [server.url, "corsy", PASSWORD])
+    assert out == dict.fromkeys(out, "blocked") and len(out) == 5, out
+    assert not [c for c in page.context.cookies() if c["name"] == "sid"]
+    page.close()
+
+
+def test_docs_and_redoc_render_offline(serve: Callable[..., ServeProcess], browser: Any) -> None:
+    """Every request to anything but the server is refused, as offline or behind a firewall: the
+    pages still render, from files huihua serves, under a CSP with no inline script."""
+    from playwright.sync_api import expect
+
+    server = serve()
+    page = browser.new_page()
+    page.set_default_timeout(20_000)
+    elsewhere: list[str] = []
+    console: list[str] = []
+    page.on("console", lambda m: console.append(m.text) if m.type == "error" else None)
+
+    def only_the_server(route: Any) -> None:
+        if route.request.url.startswith(server.url + "/"):
+            route.continue_()
+        else:
+            elsewhere.append(route.request.url)
+            route.abort("internetdisconnected")
+
+    page.route("**/*", only_the_server)
+    r = httpx.get(server.url + "/docs")
+    csp = r.headers["content-security-policy"]
+    assert "script-src 'self';" in csp and "unsafe" not in csp.split("script-src")[1].split(";")[0]
+    assert "<script>" not in r.text and "cdn" not in r.text.lower()
+
+    page.goto(server.url + "/docs")
+    expect(page.locator(".opblock-summary-path", has_text="/v1/auth/login").first).to_be_visible()
+    expect(page.locator(".opblock")).not_to_have_count(0)
+    page.screenshot(path=DOCS_SCREENSHOT, full_page=False)
+    assert not console, console  # no CSP violation, no file missing
+
+    page.goto(server.url + "/redoc")
+    expect(page.get_by_text("/v1/auth/login").first).to_be_attached()
+    expect(page.locator("h1").first).to_contain_text("huihua")
+    assert not elsewhere, elsewhere
+    # ReDoc's sidebar shows Redocly's logo from their CDN: the CSP refuses it before any request
+    # leaves (ReDoc then drops the image); nothing else may be refused
+    logo = "https://cdn.redoc.ly/redoc/logo-mini.svg"
+    assert not [m for m in console if logo not in m], console
     page.close()

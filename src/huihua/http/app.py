@@ -21,6 +21,8 @@ from ..core.policy import ExpiryPolicy, Lifetime
 from ..core.store import AsyncStore
 from ..core.sweeper import AsyncSweeper
 from ..stores import async_store_from_url
+from .cors import CorsMiddleware
+from .docs import install_docs
 from .errors import install_error_handlers
 from .json_body import JsonBodyMiddleware
 from .metrics import Metrics, RequestMetricsMiddleware, TimedStore
@@ -56,7 +58,8 @@ def create_app(
     wechat_transport: Any = None,
 ) -> FastAPI:
     """The whole service: huihua's own app, with its pages, health checks and metrics."""
-    app = FastAPI(title="huihua", version="0.1.0", description=DESCRIPTION)
+    app = FastAPI(title="huihua", version="0.1.0", description=DESCRIPTION, docs_url=None, redoc_url=None)
+    install_docs(app)  # /docs and /redoc with their files served from here, never a CDN
     install(
         app, settings, store=store, clock=clock, policy=policy, sweeper=sweeper,
         wechat_transport=wechat_transport, embedded=False,
@@ -144,6 +147,7 @@ def install(
     limit = settings.max_body_bytes
     app.add_middleware(OnlyUnder, prefix=only, wrap=lambda inner: BodyLimitMiddleware(inner, max_bytes=limit))
     app.add_middleware(MethodOverrideMiddleware)  # outside the session middleware: CSRF sees the real method
+    app.add_middleware(CorsMiddleware, origins=settings.cors_origins)  # outside: errors get CORS headers too
     if not embedded:
         app.add_middleware(RequestMetricsMiddleware, metrics=metrics)
     if settings.trust_proxy:  # outermost: everything inside sees the forwarded client and scheme

@@ -113,7 +113,7 @@ class SessionMiddleware:
             own_origin = (
                 f"{'https' if scope.get('scheme') == 'https' else 'http'}://{headers.get('host', '')}"
             )
-            if not same_origin_allowed(scope["method"], headers, own_origin, self.settings.allowed_origins):
+            if not same_origin_allowed(scope["method"], headers, own_origin, self.settings.write_origins):
                 await _send_json_error(
                     send,
                     403,
