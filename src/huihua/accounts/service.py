@@ -13,12 +13,14 @@ from typing import ParamSpec, TypeVar
 
 import anyio.to_thread
 
+from ..core.addresses import limit_bucket
 from ..core.clock import Clock, SystemClock
+from ..core.errors import InvalidUsername, PasswordRejected, TooManyAttempts, UsernameTaken, WrongPassword
 from ..stores.sqlite import Busy
 from .database import Database, is_integrity_error
-from .passwords import PasswordRejected, check_new_password, hash_password, verify_password
-from .throttle import Throttle, TooManyAttempts, password_attempts
-from .users import InvalidUsername, User, UserRepository, new_user_id, normalize_username
+from .passwords import check_new_password, hash_password, verify_password
+from .throttle import Attempt, Limit, Throttle, password_attempts
+from .users import User, UserRepository, new_user_id, normalize_username
 from .wechat_identities import LinkedIdentity, WeChatIdentities
 
 P = ParamSpec("P")
@@ -26,20 +28,12 @@ T = TypeVar("T")
 
 __all__ = [
     "Accounts",
-    "InvalidCredentials",
     "InvalidUsername",
     "PasswordRejected",
     "TooManyAttempts",
     "UsernameTaken",
+    "WrongPassword",
 ]
-
-
-class UsernameTaken(Exception):
-    code = "username_taken"
-
-
-class InvalidCredentials(Exception):
-    code = "invalid_credentials"
 
 
 class Accounts:
@@ -88,18 +82,42 @@ class Accounts:
         return user
 
     async def authenticate(
-        self, username: str, password: str, *, ip: str | None, user_id: str | None = None
+        self,
+        username: str,
+        password: str,
+        *,
+        ip: str | None,
+        user_id: str | None = None,
+        refusal: WrongPassword | None = None,
     ) -> User:
-        """The user, or InvalidCredentials (same answer for unknown user, wrong password and
-        disabled account) or TooManyAttempts. One argon2 verification whatever the case.
+        """The user, or WrongPassword (same answer for unknown user, wrong password and
+        disabled account; `refusal` when given, else a 401) or TooManyAttempts. One argon2
+        verification whatever the case.
 
         The only password check there is: every route that takes a password (login, bind,
         password change, unlinking an identity) comes here, so every one is throttled per
         account and per address. `user_id`, for re-authentication, also requires the
         account to be that user."""
-        return await anyio.to_thread.run_sync(self._authenticate, username, password, ip, user_id)
+        user = await anyio.to_thread.run_sync(self._authenticate, username, password, ip, user_id)
+        if user is None:
+            raise refusal or WrongPassword()
+        return user
 
-    def _authenticate(self, username: str, password: str, ip: str | None, user_id: str | None) -> User:
+    async def count_per_address(
+        self, what: str, ip: str | None, per_minute: int, *, code: str = "too_many_attempts"
+    ) -> None:
+        """Count one `what` (registrations, WeChat logins, new sessions) from the client's
+        address; raise TooManyAttempts (429 `code`) once `per_minute` is reached. Checked and
+        counted in one write, so parallel requests cannot all slip under the limit."""
+        attempt = Attempt(f"{what}:{limit_bucket(ip)}", Limit(max_failures=per_minute, window=60.0))
+        try:
+            await self._db(self.throttle.reserve, [attempt], self.clock.now())
+        except TooManyAttempts as exc:
+            wait = exc.retry_after
+            message = f"too many {what} from this address; retry in {wait} s"
+            raise TooManyAttempts(wait, message, code=code) from exc
+
+    def _authenticate(self, username: str, password: str, ip: str | None, user_id: str | None) -> User | None:
         try:
             name: str | None = normalize_username(username)
         except InvalidUsername:
@@ -115,10 +133,7 @@ class Accounts:
             return user
 
         # argon2 and the queries run together in this worker thread, under one reservation
-        user = self.throttle.guarded(password_attempts(name, ip), check, self.clock.now())
-        if user is None:
-            raise InvalidCredentials()
-        return user
+        return self.throttle.guarded(password_attempts(name, ip), check, self.clock.now())
 
     async def change_password(self, user: User, new_password: str) -> None:
         password_hash = await anyio.to_thread.run_sync(hash_password, new_password)

@@ -1,27 +1,19 @@
-"""Rate limits and password checks as routes answer them: one 429 shape, one 401/403 shape."""
+"""Rate limits and password checks as the routes use them, counted in the service's metrics."""
 
 from __future__ import annotations
 
-from ..accounts.service import InvalidCredentials, TooManyAttempts
-from ..accounts.throttle import Attempt, Limit
 from ..accounts.users import User
-from ..core.addresses import limit_bucket
+from ..core.errors import TooManyAttempts, WrongPassword
 from .context import SessionContext
-from .errors import ApiError
 from .services import Services
 
 
-async def per_ip_per_minute(svc: Services, ctx: SessionContext, what: str, limit: int, code: str) -> None:
-    """Count one `what` from the client's address; 429 `code` once `limit` a minute is reached.
-    Checked and counted in one write, so parallel requests cannot all slip under the limit."""
-    attempt = Attempt(f"{what}:{limit_bucket(ctx.ip)}", Limit(max_failures=limit, window=60.0))
-    try:
-        await svc.accounts._db(svc.accounts.throttle.reserve, [attempt], svc.manager.clock.now())
-    except TooManyAttempts as exc:
-        wait = exc.retry_after
-        raise ApiError(
-            429, code, f"too many {what} from this address; retry in {wait} s", {"Retry-After": str(wait)}
-        ) from exc
+async def per_ip_per_minute(
+    svc: Services, ctx: SessionContext, what: str, limit: int, code: str = "too_many_attempts"
+) -> None:
+    """Count one `what` from the client's address; 429 `code` once `limit` a minute is reached
+    (`Accounts.count_per_address`)."""
+    await svc.accounts.count_per_address(what, ctx.ip, limit, code=code)
 
 
 async def check_password(
@@ -38,15 +30,19 @@ async def check_password(
     With `user`, a re-authentication: the password must be that signed-in user's."""
     try:
         return await svc.accounts.authenticate(
-            username, password, ip=ctx.ip, user_id=user.id if user is not None else None
+            username,
+            password,
+            ip=ctx.ip,
+            user_id=user.id if user is not None else None,
+            refusal=WrongPassword(message, status=status),
         )
-    except TooManyAttempts as exc:
+    except TooManyAttempts:
         svc.metrics.logins.labels("password", "throttled").inc()
-        raise ApiError(429, "too_many_attempts", str(exc), {"Retry-After": str(exc.retry_after)}) from exc
-    except InvalidCredentials as exc:
+        raise
+    except WrongPassword:
         svc.metrics.logins.labels("password", "failure").inc()
         svc.manager.emit_login_failed(user.id if user is not None else None, "invalid_credentials")
-        raise ApiError(status, "invalid_credentials", message) from exc
+        raise
 
 
 async def reauthenticate(

@@ -5,13 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from starlette.responses import JSONResponse, Response
 
-from ...accounts.passwords import PasswordRejected
-from ...accounts.service import InvalidUsername, UsernameTaken
 from ...accounts.users import User
 from ...core.errors import SessionRevoked, SessionUnknown
 from ...core.session import Session
 from ..context import SessionContext, in_good_standing
-from ..errors import ApiError
 from ..limits import check_password, per_ip_per_minute, reauthenticate
 from ..represent import auth_answer, session_out
 from ..schemas import AccountIn, AuthOut, LoginIn, LogoutAllIn, MeOut, PasswordIn, UserEnvelope, errors
@@ -51,15 +48,8 @@ async def create_account(
     ctx: SessionContext = Depends(session_context),
 ) -> JSONResponse:
     """Register an account. Each one costs an argon2 hash: limited per client address."""
-    await per_ip_per_minute(
-        svc, ctx, "registrations", svc.settings.registrations_per_ip_minute, "too_many_attempts"
-    )
-    try:
-        user = await svc.accounts.register(body.username, body.password, email=body.email, phone=body.phone)
-    except UsernameTaken as exc:
-        raise ApiError(409, "username_taken", str(exc)) from exc
-    except (InvalidUsername, PasswordRejected) as exc:
-        raise ApiError(422, getattr(exc, "code", "invalid_request"), str(exc)) from exc
+    await per_ip_per_minute(svc, ctx, "registrations", svc.settings.registrations_per_ip_minute)
+    user = await svc.accounts.register(body.username, body.password, email=body.email, phone=body.phone)
     return JSONResponse({"user": user.public()}, status_code=201)
 
 
@@ -119,10 +109,7 @@ async def change_password(
     learned the old password and bound their own WeChat is out."""
     session, user = await signed_in(ctx, svc)
     await reauthenticate(svc, ctx, user, body.current_password, message="the current password is wrong")
-    try:
-        await svc.accounts.change_password(user, body.new_password)
-    except PasswordRejected as exc:
-        raise ApiError(422, exc.code, str(exc)) from exc
+    await svc.accounts.change_password(user, body.new_password)
     if body.unlink_identities:
         await unlink(svc, user)
     # rotate first: the new session is then surely indexed, so "all but this one" keeps it even

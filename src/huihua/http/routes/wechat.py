@@ -73,9 +73,7 @@ async def wechat_login(
     wechat = _wechat(svc)
     key = check_idempotency_key(idempotency_key)
     open_data = OpenData.of(body.model_dump(exclude={"code"}))
-    await per_ip_per_minute(
-        svc, ctx, "WeChat logins", svc.settings.wechat_logins_per_ip_minute, "too_many_attempts"
-    )
+    await per_ip_per_minute(svc, ctx, "WeChat logins", svc.settings.wechat_logins_per_ip_minute)
     try:
         outcome = await wechat.run(
             wechat.login.exchange(body.code, idempotency_key=key, open_data=open_data), svc, ctx
