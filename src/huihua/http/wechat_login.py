@@ -16,11 +16,10 @@ from ..accounts.wechat_identities import WeChatIdentities, WeChatIdentity
 from ..accounts.wechat_login import AsyncWeChatDirectory, Flow, Member, WeChatLogin, arun
 from ..config import Settings
 from ..core.async_manager import AsyncSessionManager
-from ..core.errors import SessionInvalid
+from ..core.errors import SessionInvalid, WrongPassword
 from ..core.session import Session
 from ..wechat import AsyncWeChatClient
 from .context import SessionContext
-from .limits import check_password
 from .services import Services
 
 
@@ -137,7 +136,9 @@ class ServiceDirectory:
         return identity.openid if identity else None
 
     async def authenticate(self, username: str, password: str) -> Member:
-        return member_of(await check_password(self.svc, self.ctx, username, password, status=403))
+        refusal = WrongPassword(status=403)  # the session is fine: the password given is not
+        user = await self.svc.passwords.check_password(username, password, ip=self.ctx.ip, refusal=refusal)
+        return member_of(user)
 
     async def move_identity(self, openid: str, target: Member) -> None:
         await self.db(self.identities.move, self.appid, openid, target.id, self.svc.manager.clock.now())
