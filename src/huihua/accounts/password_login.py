@@ -12,6 +12,7 @@ gets back.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Protocol
 
 from ..core.async_manager import AsyncSessionManager
 from ..core.errors import IdentityNotFound, LastSignInMethod, TooManyAttempts, WrongPassword
@@ -20,6 +21,15 @@ from .service import Accounts
 from .users import User
 
 Observe = Callable[[str], None]  # "success", "failure" or "throttled", for metrics
+
+
+class Sessions(Protocol):
+    """The framework's sessions for one request: starting or rotating one also delivers its new
+    token to the client (the service's `SessionContext`)."""
+
+    async def log_in(self, user_id: str) -> Session: ...
+
+    async def rotate(self, session: Session) -> Session: ...
 
 
 class PasswordAccounts:
@@ -73,23 +83,17 @@ class PasswordAccounts:
         await self.check_password(user.username or "", password, ip=ip, user=user, refusal=refusal)
 
     async def log_in(
-        self,
-        current: Session | None,
-        username: str,
-        password: str,
-        *,
-        client: str,
-        ip: str | None,
-        user_agent: str | None,
+        self, sessions: Sessions, username: str, password: str, *, ip: str | None
     ) -> tuple[User, Session]:
         """The user and a new session for them (the current one, if any, is replaced)."""
         user = await self.check_password(username, password, ip=ip)
-        session = await self.manager.login(current, user.id, client=client, ip=ip, user_agent=user_agent)
+        session = await sessions.log_in(user.id)
         self.observe("success")
         return user, session
 
     async def change_password(
         self,
+        sessions: Sessions,
         session: Session,
         user: User,
         current_password: str,
@@ -99,7 +103,7 @@ class PasswordAccounts:
         unlink_identities: bool,
     ) -> Session:
         """Change the password (the current one is checked like a login); every other session
-        ends; the rotated session to deliver. With `unlink_identities`, every linked WeChat
+        ends; the session is rotated (its new token delivered). With `unlink_identities`, every linked WeChat
         identity is unlinked too: whoever learned the old password and bound their own WeChat
         is out."""
         await self.reauthenticate(user, current_password, ip=ip, message="the current password is wrong")
@@ -108,7 +112,7 @@ class PasswordAccounts:
             await self.unlink(user)
         # rotate first: the new session is then surely indexed, so "all but this one" keeps it
         # even where the index had been lost (an evicting Redis)
-        rotated = await self.manager.rotate(session)
+        rotated = await sessions.rotate(session)
         await self.manager.revoke_user(user.id, except_id=rotated.id, reason="password_changed")
         return rotated
 

@@ -113,10 +113,7 @@ class ServiceDirectory:
         return owner or member
 
     async def start_session(self, member: Member) -> tuple[Session, str]:
-        ctx = self.ctx
-        session = await self.svc.manager.login(
-            await ctx.current(), member.id, client="miniprogram", ip=ctx.ip, user_agent=ctx.user_agent
-        )
+        session = await self.ctx.log_in(member.id, client="miniprogram")
         assert session.token is not None
         return session, session.token
 
@@ -129,6 +126,7 @@ class ServiceDirectory:
         if session.user_id != member_id or member is None or not member.active:
             return None
         session.token = token
+        self.ctx.issue(session)  # the same outcome again: its token goes back to the client
         return member, session
 
     async def identity_of(self, member_id: str) -> str | None:
@@ -144,12 +142,7 @@ class ServiceDirectory:
         await self.db(self.identities.move, self.appid, openid, target.id, self.svc.manager.clock.now())
 
     async def rotate_session(self, target: Member) -> tuple[Session, str]:
-        session = await self.ctx.require()
-        manager = self.svc.manager
-        if session.user_id == target.id:
-            rotated = await manager.rotate(session)
-        else:
-            rotated = await manager.rotate(session, user_id=target.id, keep_data=True)
+        rotated = await self.ctx.rotate(await self.ctx.require(), user_id=target.id)
         assert rotated.token is not None
         self.rotated = rotated
         return rotated, rotated.token

@@ -56,15 +56,7 @@ async def login(
     svc: Services = Depends(services),
     ctx: SessionContext = Depends(session_context),
 ) -> JSONResponse:
-    user, session = await svc.passwords.log_in(
-        await ctx.current(),
-        body.username,
-        body.password,
-        client=ctx.client,
-        ip=ctx.ip,
-        user_agent=ctx.user_agent,
-    )
-    ctx.issue(session)
+    user, session = await svc.passwords.log_in(ctx, body.username, body.password, ip=ctx.ip)
     return auth_answer(ctx, user, session)
 
 
@@ -109,6 +101,7 @@ async def change_password(
     learned the old password and bound their own WeChat is out."""
     session, user = await signed_in(ctx, svc)
     rotated = await svc.passwords.change_password(
+        ctx,
         session,
         user,
         body.current_password,
@@ -116,7 +109,6 @@ async def change_password(
         ip=ctx.ip,
         unlink_identities=body.unlink_identities,
     )
-    ctx.issue(rotated)
     return auth_answer(ctx, user, rotated)
 
 

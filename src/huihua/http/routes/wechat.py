@@ -81,7 +81,6 @@ async def wechat_login(
         svc.metrics.logins.labels("wechat", "failure").inc()
         svc.manager.emit_login_failed(None, exc.code)
         raise
-    ctx.issue(outcome.session)
     svc.metrics.logins.labels("wechat", "success").inc()
     return auth_answer(ctx, outcome.member.user, outcome.session, bound=outcome.member.bound)
 
@@ -97,7 +96,6 @@ async def wechat_bind(
     _, wechat_user = await signed_in(ctx, svc)
     flow = wechat.login.bind(member_of(wechat_user), body.username, body.password)
     outcome = await wechat.run(flow, svc, ctx)
-    ctx.issue(outcome.session)
     return auth_answer(ctx, outcome.member.user, outcome.session)
 
 
