@@ -8,8 +8,9 @@ runs whole in a worker thread: the throttle's reservation, the lookup, argon2 an
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import anyio.to_thread
 
@@ -21,7 +22,7 @@ from .database import Database, is_integrity_error
 from .passwords import check_new_password, hash_password, verify_password
 from .throttle import Attempt, Limit, Throttle, password_attempts
 from .users import User, UserRepository, new_user_id, normalize_username
-from .wechat_identities import LinkedIdentity, WeChatIdentities
+from .wechat_identities import LinkedIdentity, WeChatIdentities, WeChatIdentity
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -144,6 +145,41 @@ class Accounts:
 
     async def set_phone(self, user_id: str, phone: str) -> None:
         await self._db(self.users.set_phone, user_id, phone, self.clock.now())
+
+    async def ping(self) -> None:
+        """Raise if the accounts database does not answer (readiness)."""
+        await self._db(self.db.execute, "SELECT 1")
+
+    async def count_users(self) -> int:
+        return await self._db(self.users.count)
+
+    # -- WeChat identities (the WeChat login use case's directory) ------------------------------
+    async def wechat_user(self, appid: str, openid: str) -> User | None:
+        """The user this WeChat identity logs in as, None for a stranger."""
+        identity = await self._db(self.identities.find, appid, openid)
+        return await self.get(identity.user_id) if identity else None
+
+    async def wechat_openid_of(self, appid: str, user_id: str) -> str | None:
+        identity = await self._db(self.identities.of_user, appid, user_id)
+        return identity.openid if identity else None
+
+    async def link_wechat(self, identity: WeChatIdentity, profile: dict[str, Any] | None) -> User | None:
+        """Record a WeChat login of `identity` (tied to `identity.user_id` if it is new), with its
+        verified profile; the user it logs in as now. A parallel first login may have tied it
+        first: then the user made for this one (`create_wechat_user`) goes."""
+        now = self.clock.now()
+        await self._db(self.identities.upsert, identity, now)
+        if profile is not None:
+            text = json.dumps(profile, ensure_ascii=False)
+            await self._db(self.identities.set_profile, identity.appid, identity.openid, text, now)
+        owner = await self.wechat_user(identity.appid, identity.openid)
+        if owner is not None and owner.id != identity.user_id:
+            await self.discard_wechat_user(identity.user_id)
+        return owner
+
+    async def move_wechat_identity(self, appid: str, openid: str, user_id: str) -> None:
+        """Bind the identity to another user (a new binding: `bound_at` starts again)."""
+        await self._db(self.identities.move, appid, openid, user_id, self.clock.now())
 
     async def linked_identities(self, user_id: str) -> list[LinkedIdentity]:
         return await self._db(self.identities.linked, user_id)
