@@ -145,7 +145,7 @@ class Settings:
                     f"(one has {len(short[0].reveal())}); generate one with: {GENERATE_SECRET}"
                 )
             return self
-        from .stores import _sqlite_path
+        from .stores import sqlite_path as _sqlite_path
 
         db = self.database_url
         folder = Path(_sqlite_path(db)[0]).parent if db.startswith("sqlite") else Path(".")
