@@ -164,10 +164,10 @@ class Settings:
 
     def secret_file(self) -> Path:
         """Where a generated secret key is kept: beside the SQLite database, else here."""
-        from .stores import _sqlite_path
+        from .stores import sqlite_path
 
         db = self.database_url
-        folder = Path(_sqlite_path(db)[0]).parent if db.startswith("sqlite") else Path(".")
+        folder = Path(sqlite_path(db)[0]).parent if db.startswith("sqlite") else Path(".")
         return folder.resolve() / SECRET_FILE  # resolved: sqlite:////abs gives //abs
 
     def with_secret_key(self) -> Settings:

@@ -12,18 +12,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from .core.errors import JsonBodyError
+
+__all__ = ["MAX_JSON_DEPTH", "JsonBodyError", "depth_exceeds", "parse_json_body"]
+
 MAX_JSON_DEPTH = 32
-
-
-class JsonBodyError(ValueError):
-    """A body that is not acceptable JSON; `status`, `code` and `message` are the answer."""
-
-    status = 400
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 def depth_exceeds(value: Any, limit: int) -> bool:

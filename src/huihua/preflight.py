@@ -193,9 +193,9 @@ def _network_reason(exc: BaseException) -> str:
 # -- SQLite and the rest -------------------------------------------------------------------------
 def _sqlite(url: str, setting: str) -> str | None:
     """The folder of a SQLite file must exist and be writable (the file is created in it)."""
-    from .stores import _sqlite_path
+    from .stores import sqlite_path
 
-    path = Path(_sqlite_path(url)[0])
+    path = Path(sqlite_path(url)[0])
     folder = path.parent.resolve()
     if not folder.is_dir():
         return (

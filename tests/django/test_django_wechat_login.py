@@ -19,9 +19,9 @@ from django.db import connections
 from django.test import Client, RequestFactory
 from test_django_views import _code
 
-from huihua.accounts.wechat_login import WeChatLoginError
 from huihua.contrib.django import crypto, passwords
 from huihua.contrib.django.models import WeChatIdentity
+from huihua.core.errors import HuihuaError
 from huihua.core.manager import SessionManager
 
 pytestmark = pytest.mark.django_db
@@ -188,7 +188,7 @@ def test_parallel_wrong_passwords_cost_what_sequential_ones_cost(manager: Sessio
         start.wait()
         try:
             passwords.check_password(request, "grace", "wrong-guess")
-        except WeChatLoginError as refused:
+        except HuihuaError as refused:
             return refused.status
         finally:
             connections.close_all()  # this thread's database connection

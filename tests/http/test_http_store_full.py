@@ -14,7 +14,7 @@ import pytest
 from huihua.config import Settings
 from huihua.core.clock import FakeClock
 from huihua.http.app import create_app
-from huihua.stores import _sqlite_path
+from huihua.stores import sqlite_path
 from huihua.stores.inline import InlineAsyncStore
 from huihua.stores.sqlite import SQLiteStore
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.anyio
 async def test_a_full_store_answers_507_store_full_then_recovers(
     settings: Settings, clock: FakeClock
 ) -> None:
-    sync = SQLiteStore(_sqlite_path(settings.store)[0], raise_busy=True)
+    sync = SQLiteStore(sqlite_path(settings.store)[0], raise_busy=True)
     # a visitor session, allowed the full data cap so one write needs more pages than there are
     roomy = replace(settings, anonymous_max_data_bytes=settings.max_data_bytes)
     app = create_app(roomy, store=InlineAsyncStore(sync), clock=clock, sweeper=False)

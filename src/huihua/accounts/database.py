@@ -220,9 +220,9 @@ class PostgresDatabase:
 def database_from_url(url: str) -> SQLiteDatabase | PostgresDatabase:
     parts = urlsplit(url)
     if parts.scheme == "sqlite":
-        from ..stores import _sqlite_path
+        from ..stores import sqlite_path
 
-        return SQLiteDatabase(_sqlite_path(url)[0])
+        return SQLiteDatabase(sqlite_path(url)[0])
     if parts.scheme in ("postgres", "postgresql"):
         return PostgresDatabase(url)
     raise ValueError(f"the accounts database must be sqlite:// or postgresql://, not {parts.scheme!r}")

@@ -11,6 +11,17 @@ from __future__ import annotations
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from ..core.errors import PasswordRejected
+
+__all__ = [
+    "MAX_PASSWORD_BYTES",
+    "MIN_PASSWORD_CHARS",
+    "PasswordRejected",
+    "check_new_password",
+    "hash_password",
+    "verify_password",
+]
+
 MIN_PASSWORD_CHARS = 8
 MAX_PASSWORD_BYTES = 512  # ASVS: >= 64 characters must work; 512 bytes covers 128 CJK characters
 
@@ -19,12 +30,6 @@ _hasher = PasswordHasher(
 )
 # Verified against for unknown users, so both answers take one argon2 verification.
 _DUMMY_HASH = _hasher.hash("huihua-dummy-password-for-timing")
-
-
-class PasswordRejected(ValueError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 def check_new_password(password: str) -> None:

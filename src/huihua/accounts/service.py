@@ -8,38 +8,33 @@ runs whole in a worker thread: the throttle's reservation, the lookup, argon2 an
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 import anyio.to_thread
 
+from ..core.addresses import limit_bucket
 from ..core.clock import Clock, SystemClock
+from ..core.errors import InvalidUsername, PasswordRejected, TooManyAttempts, UsernameTaken, WrongPassword
 from ..stores.sqlite import Busy
 from .database import Database, is_integrity_error
-from .passwords import PasswordRejected, check_new_password, hash_password, verify_password
-from .throttle import Throttle, TooManyAttempts, password_attempts
-from .users import InvalidUsername, User, UserRepository, new_user_id, normalize_username
-from .wechat_identities import LinkedIdentity, WeChatIdentities
+from .passwords import check_new_password, hash_password, verify_password
+from .throttle import Attempt, Limit, Throttle, password_attempts
+from .users import User, UserRepository, new_user_id, normalize_username
+from .wechat_identities import LinkedIdentity, WeChatIdentities, WeChatIdentity
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 __all__ = [
     "Accounts",
-    "InvalidCredentials",
     "InvalidUsername",
     "PasswordRejected",
     "TooManyAttempts",
     "UsernameTaken",
+    "WrongPassword",
 ]
-
-
-class UsernameTaken(Exception):
-    code = "username_taken"
-
-
-class InvalidCredentials(Exception):
-    code = "invalid_credentials"
 
 
 class Accounts:
@@ -88,18 +83,42 @@ class Accounts:
         return user
 
     async def authenticate(
-        self, username: str, password: str, *, ip: str | None, user_id: str | None = None
+        self,
+        username: str,
+        password: str,
+        *,
+        ip: str | None,
+        user_id: str | None = None,
+        refusal: WrongPassword | None = None,
     ) -> User:
-        """The user, or InvalidCredentials (same answer for unknown user, wrong password and
-        disabled account) or TooManyAttempts. One argon2 verification whatever the case.
+        """The user, or WrongPassword (same answer for unknown user, wrong password and
+        disabled account; `refusal` when given, else a 401) or TooManyAttempts. One argon2
+        verification whatever the case.
 
         The only password check there is: every route that takes a password (login, bind,
         password change, unlinking an identity) comes here, so every one is throttled per
         account and per address. `user_id`, for re-authentication, also requires the
         account to be that user."""
-        return await anyio.to_thread.run_sync(self._authenticate, username, password, ip, user_id)
+        user = await anyio.to_thread.run_sync(self._authenticate, username, password, ip, user_id)
+        if user is None:
+            raise refusal or WrongPassword()
+        return user
 
-    def _authenticate(self, username: str, password: str, ip: str | None, user_id: str | None) -> User:
+    async def count_per_address(
+        self, what: str, ip: str | None, per_minute: int, *, code: str = "too_many_attempts"
+    ) -> None:
+        """Count one `what` (registrations, WeChat logins, new sessions) from the client's
+        address; raise TooManyAttempts (429 `code`) once `per_minute` is reached. Checked and
+        counted in one write, so parallel requests cannot all slip under the limit."""
+        attempt = Attempt(f"{what}:{limit_bucket(ip)}", Limit(max_failures=per_minute, window=60.0))
+        try:
+            await self._db(self.throttle.reserve, [attempt], self.clock.now())
+        except TooManyAttempts as exc:
+            wait = exc.retry_after
+            message = f"too many {what} from this address; retry in {wait} s"
+            raise TooManyAttempts(wait, message, code=code) from exc
+
+    def _authenticate(self, username: str, password: str, ip: str | None, user_id: str | None) -> User | None:
         try:
             name: str | None = normalize_username(username)
         except InvalidUsername:
@@ -115,10 +134,7 @@ class Accounts:
             return user
 
         # argon2 and the queries run together in this worker thread, under one reservation
-        user = self.throttle.guarded(password_attempts(name, ip), check, self.clock.now())
-        if user is None:
-            raise InvalidCredentials()
-        return user
+        return self.throttle.guarded(password_attempts(name, ip), check, self.clock.now())
 
     async def change_password(self, user: User, new_password: str) -> None:
         password_hash = await anyio.to_thread.run_sync(hash_password, new_password)
@@ -129,6 +145,41 @@ class Accounts:
 
     async def set_phone(self, user_id: str, phone: str) -> None:
         await self._db(self.users.set_phone, user_id, phone, self.clock.now())
+
+    async def ping(self) -> None:
+        """Raise if the accounts database does not answer (readiness)."""
+        await self._db(self.db.execute, "SELECT 1")
+
+    async def count_users(self) -> int:
+        return await self._db(self.users.count)
+
+    # -- WeChat identities (the WeChat login use case's directory) ------------------------------
+    async def wechat_user(self, appid: str, openid: str) -> User | None:
+        """The user this WeChat identity logs in as, None for a stranger."""
+        identity = await self._db(self.identities.find, appid, openid)
+        return await self.get(identity.user_id) if identity else None
+
+    async def wechat_openid_of(self, appid: str, user_id: str) -> str | None:
+        identity = await self._db(self.identities.of_user, appid, user_id)
+        return identity.openid if identity else None
+
+    async def link_wechat(self, identity: WeChatIdentity, profile: dict[str, Any] | None) -> User | None:
+        """Record a WeChat login of `identity` (tied to `identity.user_id` if it is new), with its
+        verified profile; the user it logs in as now. A parallel first login may have tied it
+        first: then the user made for this one (`create_wechat_user`) goes."""
+        now = self.clock.now()
+        await self._db(self.identities.upsert, identity, now)
+        if profile is not None:
+            text = json.dumps(profile, ensure_ascii=False)
+            await self._db(self.identities.set_profile, identity.appid, identity.openid, text, now)
+        owner = await self.wechat_user(identity.appid, identity.openid)
+        if owner is not None and owner.id != identity.user_id:
+            await self.discard_wechat_user(identity.user_id)
+        return owner
+
+    async def move_wechat_identity(self, appid: str, openid: str, user_id: str) -> None:
+        """Bind the identity to another user (a new binding: `bound_at` starts again)."""
+        await self._db(self.identities.move, appid, openid, user_id, self.clock.now())
 
     async def linked_identities(self, user_id: str) -> list[LinkedIdentity]:
         return await self._db(self.identities.linked, user_id)

@@ -22,17 +22,10 @@ from typing import TypeVar
 
 from ..core.addresses import limit_bucket
 from ..core.clock import Clock, SystemClock
+from ..core.errors import TooManyAttempts
 from .database import Cursor, Database
 
 T = TypeVar("T")
-
-
-class TooManyAttempts(Exception):
-    code = "too_many_attempts"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__(f"too many failed attempts; try again in {retry_after} s")
-        self.retry_after = retry_after
 
 
 @dataclass(frozen=True, slots=True)

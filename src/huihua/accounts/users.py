@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from ..core.errors import InvalidUsername
 from .database import Database
 
 MAX_USERNAME_CHARS = 64
@@ -28,10 +29,6 @@ SCHEMA = (
 )
 
 _COLUMNS = "id, username, email, phone, password_hash, disabled, created_at"
-
-
-class InvalidUsername(ValueError):
-    code = "invalid_username"
 
 
 def normalize_username(raw: str) -> str:

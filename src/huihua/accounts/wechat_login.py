@@ -21,8 +21,9 @@ key still logs in; nobody can collect a retry of it. A concurrent duplicate with
 waits for the first. Transient failures (WeChat busy or down) release the claim so a retry may
 try again; definitive ones (invalid, used, blocked, bad open data) are remembered.
 
-Errors are `WeChatLoginError`s carrying the API `code` and HTTP `status`; FastAPI and Django turn
-them into the same `{"error": {"code", "message"}}` answer.
+Errors are `WeChatLoginError`s (`core/errors.py`) carrying the API `code` and HTTP `status`;
+`core.errors.answer` turns them into the same `{"error": {"code", "message"}}` answer for FastAPI
+and Django.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.clock import Clock
-from ..core.errors import HuihuaError
+from ..core.errors import WeChatLoginError
 from ..json_input import JsonBodyError, parse_json_body
 from ..wechat import errors as wx
 from ..wechat.crypto import decrypt_data, verify_raw_signature
@@ -69,19 +70,6 @@ _TRANSIENT = frozenset({"wechat_unavailable", "wechat_rate_limited"})  # a retry
 
 
 # -- errors ------------------------------------------------------------------------------------
-class WeChatLoginError(HuihuaError):
-    """A refusal of the use case, as the API answers it: HTTP `status`, `code`, message."""
-
-    def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
-
-
 def code_used() -> WeChatLoginError:
     return WeChatLoginError(400, "wechat_code_used", "this login code was already used; call wx.login again")
 

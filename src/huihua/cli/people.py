@@ -30,7 +30,8 @@ def _users(settings: Settings | None = None) -> UserRepository:
 
 def _find_user(users: UserRepository, name_or_id: str) -> User | None:
     """The account named `name_or_id` or with that id, or None."""
-    from ..accounts.users import InvalidUsername, normalize_username
+    from ..accounts.users import normalize_username
+    from ..core.errors import InvalidUsername
 
     if found := users.by_id(name_or_id):
         return found

@@ -1,7 +1,8 @@
 """The per-request view of the session: loaded lazily, issued and ended by routes.
 
-A request that never asks for its session costs no store call. Routes say what happened
-(`issue` a new token, `end` the session); the middleware turns that into cookies or headers.
+A request that never asks for its session costs no store call. Routes start, rotate and end
+sessions through it (`log_in`, `rotate`, `ensure`, `end`), which record what the client must be
+told; the middleware turns that into cookies or headers.
 """
 
 from __future__ import annotations
@@ -96,6 +97,29 @@ class SessionContext:
             session = await self.manager.create(client=self.client, ip=self.ip, user_agent=self.user_agent)
             self.issue(session)
         return session
+
+    async def log_in(self, user_id: str, *, client: str | None = None) -> Session:
+        """Log `user_id` in on this request (the current session, if any, is replaced) and send
+        the new token to the client: the one way a route starts a signed-in session."""
+        session = await self.manager.login(
+            await self.current(),
+            user_id,
+            client=client or self.client,
+            ip=self.ip,
+            user_agent=self.user_agent,
+        )
+        self.issue(session)
+        return session
+
+    async def rotate(self, session: Session, *, user_id: str | None = None) -> Session:
+        """A new token for `session` (for `user_id` when given, keeping the data), sent to the
+        client: the one way a route rotates."""
+        if user_id is None or user_id == session.user_id:
+            rotated = await self.manager.rotate(session)
+        else:
+            rotated = await self.manager.rotate(session, user_id=user_id, keep_data=True)
+        self.issue(rotated)
+        return rotated
 
     def issue(self, session: Session) -> None:
         """Send `session.token` to the client: a cookie, or X-Session-Token for header clients."""

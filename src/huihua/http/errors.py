@@ -11,28 +11,14 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
 from starlette.responses import JSONResponse, Response
 
-from ..accounts.wechat_login import WeChatLoginError
-from ..core.errors import (
-    SessionDataError,
-    SessionDataTooLarge,
-    SessionGone,
-    SessionInvalid,
-    StoreFull,
-    StoreUnavailable,
-)
+from ..core.errors import HuihuaError, Refused, StoreFull, StoreUnavailable, answer
 
 logger = logging.getLogger("huihua.http")
 
 
-class ApiError(Exception):
-    def __init__(
-        self, status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.code = code
-        self.message = message
-        self.headers = dict(headers or {})
+class ApiError(Refused):
+    """The web layer's own refusals (a 404, a body over the limit, a wrong service key); the
+    domain's errors carry their answer themselves (`core/errors.py`)."""
 
 
 def error_body(code: str, message: str) -> dict[str, Any]:
@@ -58,33 +44,15 @@ _STATUS_CODES = {
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    async def api_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
-
-    async def session_invalid(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, SessionInvalid)
-        return error_response(401, exc.code, str(exc))
-
-    async def session_gone(_: Request, exc: Exception) -> Response:
-        return error_response(401, "session_revoked", str(exc))
-
-    async def store_unavailable(_: Request, exc: Exception) -> Response:
-        logger.warning("store unavailable: %s", exc)
-        return error_response(
-            503, "store_unavailable", "the session store is unavailable; retry shortly", {"Retry-After": "1"}
-        )
-
-    async def store_full(_: Request, exc: Exception) -> Response:
-        logger.error("store full: %s", exc)
-        return error_response(
-            507, "store_full", "the session store has no space left; free disk space on its server"
-        )
-
-    async def data_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, SessionDataError)
-        status = 413 if isinstance(exc, SessionDataTooLarge) else 400
-        return error_response(status, exc.code, str(exc))
+    async def domain_error(_: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HuihuaError)
+        if isinstance(exc, StoreFull):
+            logger.error("store full: %s", exc)
+        elif isinstance(exc, StoreUnavailable):
+            logger.warning("store unavailable: %s", exc)
+        elif exc.status is None:  # not an answer to a client: a bug, an untranslated WeChatError
+            logger.exception("unhandled error", exc_info=exc)
+        return error_response(*answer(exc))
 
     async def validation(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
@@ -102,19 +70,9 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def unexpected(_: Request, exc: Exception) -> Response:
         logger.exception("unhandled error", exc_info=exc)
-        return error_response(500, "internal_error", "an unexpected error; it has been logged")
+        return error_response(*answer(exc))
 
-    async def wechat_login_error(_: Request, exc: Exception) -> Response:
-        assert isinstance(exc, WeChatLoginError)
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
-
-    app.add_exception_handler(ApiError, api_error)
-    app.add_exception_handler(WeChatLoginError, wechat_login_error)
-    app.add_exception_handler(SessionInvalid, session_invalid)
-    app.add_exception_handler(SessionGone, session_gone)
-    app.add_exception_handler(StoreUnavailable, store_unavailable)
-    app.add_exception_handler(StoreFull, store_full)  # the subclass: Starlette picks the closest
-    app.add_exception_handler(SessionDataError, data_error)
+    app.add_exception_handler(HuihuaError, domain_error)  # every domain error, ApiError too
     app.add_exception_handler(RequestValidationError, validation)
     app.add_exception_handler(HTTPException, http_error)
     app.add_exception_handler(Exception, unexpected)

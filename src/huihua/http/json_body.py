@@ -30,12 +30,12 @@ def is_json(content_type: str | None) -> bool:
     return header.get_content_maintype() == "application" and (subtype == "json" or subtype.endswith("+json"))
 
 
-def body_problem(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> ApiError | None:
+def body_problem(body: bytes, max_depth: int = MAX_JSON_DEPTH) -> JsonBodyError | None:
     """The 400 for a body that is not JSON or nests too deep, None for a good one."""
     try:
         parse_json_body(body, max_depth)
     except JsonBodyError as exc:
-        return ApiError(exc.status, exc.code, exc.message)
+        return exc
     return None
 
 

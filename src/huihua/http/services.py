@@ -7,6 +7,7 @@ from typing import Any
 
 from fastapi import Request
 
+from ..accounts.password_login import PasswordAccounts
 from ..accounts.service import Accounts
 from ..config import Settings
 from ..core.async_manager import AsyncSessionManager
@@ -22,6 +23,14 @@ class Services:
     accounts: Accounts
     metrics: Metrics
     wechat: Any = None  # huihua.http.wechat_login.ServiceWeChat when configured
+
+    @property
+    def passwords(self) -> PasswordAccounts:
+        """Password login and account changes, counted in the service's metrics."""
+        logins = self.metrics.logins
+        return PasswordAccounts(
+            self.accounts, self.manager, observe=lambda outcome: logins.labels("password", outcome).inc()
+        )
 
 
 async def services(request: Request) -> Services:  # async: FastAPI runs sync ones in a thread

@@ -5,22 +5,20 @@ how the service finds a user or starts a session.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
 from ..accounts.sealing import SecretBox
 from ..accounts.service import Accounts
 from ..accounts.users import User
-from ..accounts.wechat_identities import WeChatIdentities, WeChatIdentity
+from ..accounts.wechat_identities import WeChatIdentity
 from ..accounts.wechat_login import AsyncWeChatDirectory, Flow, Member, WeChatLogin, arun
 from ..config import Settings
 from ..core.async_manager import AsyncSessionManager
-from ..core.errors import SessionInvalid
+from ..core.errors import SessionInvalid, WrongPassword
 from ..core.session import Session
 from ..wechat import AsyncWeChatClient
 from .context import SessionContext
-from .limits import check_password
 from .services import Services
 
 
@@ -38,7 +36,6 @@ class ServiceWeChat:
         self.client = make_client()
         self.login = login
         self.appid = login.appid
-        self.identities = WeChatIdentities(accounts.db)
 
     @classmethod
     def from_settings(
@@ -76,10 +73,9 @@ class ServiceDirectory:
 
     def __init__(self, wechat: ServiceWeChat, svc: Services, ctx: SessionContext) -> None:
         self.appid = wechat.appid
-        self.identities = wechat.identities
         self.svc = svc
+        self.accounts = svc.accounts
         self.ctx = ctx
-        self.db = svc.accounts._db  # the accounts layer has no identity API yet
         self.rotated: Session | None = None
 
     async def _member(self, user_id: str) -> Member | None:
@@ -87,8 +83,8 @@ class ServiceDirectory:
         return member_of(user) if user is not None else None
 
     async def find_member(self, openid: str) -> Member | None:
-        identity = await self.db(self.identities.find, self.appid, openid)
-        return await self._member(identity.user_id) if identity else None
+        user = await self.accounts.wechat_user(self.appid, openid)
+        return member_of(user) if user is not None else None
 
     async def create_member(self, openid: str) -> Member:
         return member_of(await self.svc.accounts.create_wechat_user())
@@ -101,23 +97,12 @@ class ServiceDirectory:
         sealed_key: str,
         profile: dict[str, Any] | None,
     ) -> Member:
-        now = self.svc.manager.clock.now()
-        await self.db(
-            self.identities.upsert, WeChatIdentity(self.appid, openid, unionid, member.id, sealed_key), now
-        )
-        if profile is not None:
-            text = json.dumps(profile, ensure_ascii=False)
-            await self.db(self.identities.set_profile, self.appid, openid, text, now)
-        owner = await self.find_member(openid)  # a parallel first login may have tied it first
-        if owner is not None and owner.id != member.id:  # it did: the user made for this one goes
-            await self.svc.accounts.discard_wechat_user(member.id)
-        return owner or member
+        identity = WeChatIdentity(self.appid, openid, unionid, member.id, sealed_key)
+        owner = await self.accounts.link_wechat(identity, profile)  # a parallel login may have won
+        return member_of(owner) if owner is not None else member
 
     async def start_session(self, member: Member) -> tuple[Session, str]:
-        ctx = self.ctx
-        session = await self.svc.manager.login(
-            await ctx.current(), member.id, client="miniprogram", ip=ctx.ip, user_agent=ctx.user_agent
-        )
+        session = await self.ctx.log_in(member.id, client="miniprogram")
         assert session.token is not None
         return session, session.token
 
@@ -130,25 +115,22 @@ class ServiceDirectory:
         if session.user_id != member_id or member is None or not member.active:
             return None
         session.token = token
+        self.ctx.issue(session)  # the same outcome again: its token goes back to the client
         return member, session
 
     async def identity_of(self, member_id: str) -> str | None:
-        identity = await self.db(self.identities.of_user, self.appid, member_id)
-        return identity.openid if identity else None
+        return await self.accounts.wechat_openid_of(self.appid, member_id)
 
     async def authenticate(self, username: str, password: str) -> Member:
-        return member_of(await check_password(self.svc, self.ctx, username, password, status=403))
+        refusal = WrongPassword(status=403)  # the session is fine: the password given is not
+        user = await self.svc.passwords.check_password(username, password, ip=self.ctx.ip, refusal=refusal)
+        return member_of(user)
 
     async def move_identity(self, openid: str, target: Member) -> None:
-        await self.db(self.identities.move, self.appid, openid, target.id, self.svc.manager.clock.now())
+        await self.accounts.move_wechat_identity(self.appid, openid, target.id)
 
     async def rotate_session(self, target: Member) -> tuple[Session, str]:
-        session = await self.ctx.require()
-        manager = self.svc.manager
-        if session.user_id == target.id:
-            rotated = await manager.rotate(session)
-        else:
-            rotated = await manager.rotate(session, user_id=target.id, keep_data=True)
+        rotated = await self.ctx.rotate(await self.ctx.require(), user_id=target.id)
         assert rotated.token is not None
         self.rotated = rotated
         return rotated, rotated.token

@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 from ..core.store import AsyncStore, Store
 from .memory import MemoryStore
 
-__all__ = ["AsyncStore", "MemoryStore", "Store", "async_store_from_url", "store_from_url"]
+__all__ = ["AsyncStore", "MemoryStore", "Store", "async_store_from_url", "sqlite_path", "store_from_url"]
 
 _named_memory: dict[str, MemoryStore] = {}
 
@@ -26,7 +26,8 @@ def _memory(name: str) -> MemoryStore:
     return _named_memory.setdefault(name, MemoryStore())
 
 
-def _sqlite_path(url: str) -> tuple[str, dict[str, str]]:
+def sqlite_path(url: str) -> tuple[str, dict[str, str]]:
+    """The file and the query options of a sqlite:// URL (the accounts database reads it too)."""
     parts = urlsplit(url)
     path = (parts.netloc + parts.path) if parts.netloc else parts.path
     if path.startswith("/./") or path.startswith("/../"):
@@ -43,7 +44,7 @@ def store_from_url(url: str) -> Store:
     if scheme == "sqlite":
         from .sqlite import SQLiteStore
 
-        path, options = _sqlite_path(url)
+        path, options = sqlite_path(url)
         return SQLiteStore(path, synchronous=options.get("synchronous", "NORMAL"))
     if scheme in ("redis", "rediss", "unix"):
         from .redis import RedisStore
@@ -77,7 +78,7 @@ def async_store_from_url(url: str) -> AsyncStore:
     if scheme == "sqlite":
         from .sqlite import SQLiteStore
 
-        path, options = _sqlite_path(url)
+        path, options = sqlite_path(url)
         sync = SQLiteStore(path, synchronous=options.get("synchronous", "NORMAL"), raise_busy=True)
         return InlineAsyncStore(sync)
     if scheme in ("redis", "rediss", "unix"):

@@ -11,13 +11,14 @@ Every other request is a browser: the token travels in Django's session cookie w
 settings, and CsrfViewMiddleware keeps guarding cookie-authenticated writes.
 
 Responses that touched a session carry `Cache-Control: no-store` and `Vary: Cookie, Authorization`.
-A store outage answers 503 (never "logged out"); session data over the cap answers 413.
+A domain error answers as the service does (`core.errors.answer`): a store outage 503 (never
+"logged out"), session data over the cap 413.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from importlib import import_module
 from typing import Any
 
@@ -29,7 +30,7 @@ from django.utils.cache import patch_cache_control, patch_vary_headers
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.http import http_date
 
-from ...core.errors import SessionDataTooLarge, StoreUnavailable
+from ...core.errors import HuihuaError, answer
 
 TOKEN_HEADER = "X-Session-Token"  # noqa: S105 - a header name, not a secret
 HEADER = "header"
@@ -38,8 +39,18 @@ MINIPROGRAM = "miniprogram"
 _PRESENTED = "_huihua_presented_token"
 
 
-def error_response(status: int, code: str, message: str) -> JsonResponse:
-    return JsonResponse({"error": {"code": code, "message": message}}, status=status)
+def error_response(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JsonResponse:
+    response = JsonResponse({"error": {"code": code, "message": message}}, status=status)
+    for name, value in (headers or {}).items():
+        response[name] = value
+    return response
+
+
+def refusal(exc: HuihuaError) -> JsonResponse:
+    """The API's answer to a domain error (`core.errors.answer`), as the service gives it."""
+    return error_response(*answer(exc))
 
 
 def transport_of(request: HttpRequest) -> tuple[str, str | None]:
@@ -92,15 +103,9 @@ class SessionMiddleware(MiddlewareMixin):
 
     @staticmethod
     def _failure(exception: Exception) -> HttpResponse | None:
-        if isinstance(exception, StoreUnavailable):
-            response = error_response(
-                503, "store_unavailable", "sessions are unavailable for a moment; retry"
-            )
-            response["Retry-After"] = "1"
-            return response
-        if isinstance(exception, SessionDataTooLarge):
-            return error_response(413, exception.code, str(exception))
-        return None
+        if isinstance(exception, HuihuaError) and exception.status is not None:
+            return refusal(exception)
+        return None  # Django's own handling: a 500, logged
 
     def process_response(self, request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
         try:
@@ -113,10 +118,10 @@ class SessionMiddleware(MiddlewareMixin):
                 self._header_response(request, session, response)
             else:
                 self._cookie_response(request, session, response)
-        except (StoreUnavailable, SessionDataTooLarge) as exc:
-            failure = self._failure(exc)
-            assert failure is not None
-            response = failure
+        except HuihuaError as exc:  # the store failed, the data is over the cap
+            if exc.status is None:
+                raise
+            response = refusal(exc)
         sent = TOKEN_HEADER in response or settings.SESSION_COOKIE_NAME in response.cookies
         if accessed or session.modified or sent:
             patch_vary_headers(response, ("Cookie", "Authorization"))

@@ -19,7 +19,7 @@ from typing import Any
 from django.contrib.auth import authenticate
 from django.http import HttpRequest
 
-from ...accounts.wechat_login import WeChatLoginError
+from ...core.errors import TooManyAttempts, WrongPassword
 from ...core.store import Store
 from .conf import manager
 
@@ -37,7 +37,7 @@ def _reserve(store: Store, prefix: str, limit: int, now: float) -> str | None:
 
 
 def check_password(request: HttpRequest, username: str, password: str) -> Any:
-    """The user for `username` and `password`; WeChatLoginError 403 invalid_credentials (unknown
+    """The user for `username` and `password`; WrongPassword 403 invalid_credentials (unknown
     user, wrong password and inactive account alike) or 429 too_many_attempts."""
     sessions = manager()
     store, now = sessions.store, sessions.clock.now()
@@ -53,17 +53,12 @@ def check_password(request: HttpRequest, username: str, password: str) -> Any:
             for key in held:
                 store.kv_delete(key)
             sessions.emit_login_failed(None, "too_many_attempts")
-            raise WeChatLoginError(
-                429,
-                "too_many_attempts",
-                "too many failed attempts; try again later",
-                {"Retry-After": str(int(WINDOW))},
-            )
+            raise TooManyAttempts(int(WINDOW), "too many failed attempts; try again later")
         held.append(slot)
     user = authenticate(request, username=username, password=password)
     if user is None:  # the slots stay taken: they are the count of failures
         sessions.emit_login_failed(None, "invalid_credentials")
-        raise WeChatLoginError(403, "invalid_credentials", "the username or password is wrong")
+        raise WrongPassword(status=403)
     for key in held:
         store.kv_delete(key)
     return user

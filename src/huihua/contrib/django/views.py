@@ -16,12 +16,13 @@ from django.contrib.auth import logout
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from ...accounts.wechat_login import OpenData, WeChatLoginError, check_idempotency_key
+from ...accounts.wechat_login import OpenData, check_idempotency_key
+from ...core.errors import HuihuaError
 from ...core.record import SessionRecord
 from ...json_input import JsonBodyError, parse_json_body
 from . import wechat
 from .conf import manager
-from .middleware import error_response, issue_token
+from .middleware import error_response, issue_token, refusal
 from .models import WeChatIdentity
 
 V = TypeVar("V", bound=Callable[..., HttpResponse])
@@ -47,10 +48,6 @@ def _body(request: HttpRequest) -> dict[str, Any] | None:
     `json_too_deep`, as the service answers) for a body that is not JSON or nests too deep."""
     body = parse_json_body(request.body or b"{}")
     return body if isinstance(body, dict) else None
-
-
-def _bad_body(exc: JsonBodyError) -> HttpResponse:
-    return error_response(exc.status, exc.code, exc.message)
 
 
 def _iso(ts: float | None) -> str | None:
@@ -91,20 +88,13 @@ def _signed_in(request: HttpRequest, user: Any, *, bound: bool) -> JsonResponse:
     return JsonResponse(body)
 
 
-def _refused(exc: WeChatLoginError) -> HttpResponse:
-    response = error_response(exc.status, exc.code, exc.message)
-    for name, value in exc.headers.items():
-        response[name] = value
-    return response
-
-
 @require_POST
 def wechat_login(request: HttpRequest) -> HttpResponse:
     """The service's POST /v1/auth/wechat: the same idempotent exchange and the same errors."""
     try:
         body = _body(request)
     except JsonBodyError as exc:
-        return _bad_body(exc)
+        return refusal(exc)
     code = body.get("code") if body else None
     if not isinstance(code, str) or not _CODE.match(code):  # as the service's schema checks it
         return error_response(400, "invalid_request", 'send {"code": <the wx.login code>}')
@@ -114,8 +104,10 @@ def wechat_login(request: HttpRequest) -> HttpResponse:
         open_data = OpenData.of(body or {})
         flow = wechat.login_flows().exchange(code, idempotency_key=key, open_data=open_data)
         outcome = wechat.perform(request, flow)
-    except WeChatLoginError as exc:
-        return _refused(exc)
+    except HuihuaError as exc:
+        if exc.status is None:
+            raise
+        return refusal(exc)
     return _signed_in(request, outcome.member.user, bound=outcome.member.bound)
 
 
@@ -127,15 +119,17 @@ def wechat_bind(request: HttpRequest) -> HttpResponse:
     try:
         body = _body(request) or {}
     except JsonBodyError as exc:
-        return _bad_body(exc)
+        return refusal(exc)
     username, password = body.get("username"), body.get("password")
     if not isinstance(username, str) or not isinstance(password, str):
         return error_response(400, "invalid_request", 'send {"username", "password"}')
     try:
         flow = wechat.login_flows().bind(wechat.member_of(request.user), username, password)
         outcome = wechat.perform(request, flow)
-    except WeChatLoginError as exc:
-        return _refused(exc)
+    except HuihuaError as exc:
+        if exc.status is None:
+            raise
+        return refusal(exc)
     return _signed_in(request, outcome.member.user, bound=True)
 
 

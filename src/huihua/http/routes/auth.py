@@ -5,14 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from starlette.responses import JSONResponse, Response
 
-from ...accounts.passwords import PasswordRejected
-from ...accounts.service import InvalidUsername, UsernameTaken
 from ...accounts.users import User
 from ...core.errors import SessionRevoked, SessionUnknown
 from ...core.session import Session
 from ..context import SessionContext, in_good_standing
-from ..errors import ApiError
-from ..limits import check_password, per_ip_per_minute, reauthenticate
 from ..represent import auth_answer, session_out
 from ..schemas import AccountIn, AuthOut, LoginIn, LogoutAllIn, MeOut, PasswordIn, UserEnvelope, errors
 from ..services import Services, services, session_context
@@ -36,14 +32,6 @@ async def signed_in(ctx: SessionContext, svc: Services) -> tuple[Session, User]:
     return session, user
 
 
-async def unlink(svc: Services, user: User, identity_id: str | None = None) -> list[str]:
-    """Unlink one identity of the user (or all), one `identity_unlinked` event each."""
-    removed = await svc.accounts.unlink_identities(user.id, identity_id)
-    for public_id in removed:
-        svc.manager.emit_account_event("identity_unlinked", user.id, f"wechat:{public_id}")
-    return removed
-
-
 @router.post("/v1/accounts", status_code=201, response_model=UserEnvelope, responses=errors(409, 422, 429))
 async def create_account(
     body: AccountIn,
@@ -51,15 +39,14 @@ async def create_account(
     ctx: SessionContext = Depends(session_context),
 ) -> JSONResponse:
     """Register an account. Each one costs an argon2 hash: limited per client address."""
-    await per_ip_per_minute(
-        svc, ctx, "registrations", svc.settings.registrations_per_ip_minute, "too_many_attempts"
+    user = await svc.passwords.register(
+        body.username,
+        body.password,
+        email=body.email,
+        phone=body.phone,
+        ip=ctx.ip,
+        per_minute=svc.settings.registrations_per_ip_minute,
     )
-    try:
-        user = await svc.accounts.register(body.username, body.password, email=body.email, phone=body.phone)
-    except UsernameTaken as exc:
-        raise ApiError(409, "username_taken", str(exc)) from exc
-    except (InvalidUsername, PasswordRejected) as exc:
-        raise ApiError(422, getattr(exc, "code", "invalid_request"), str(exc)) from exc
     return JSONResponse({"user": user.public()}, status_code=201)
 
 
@@ -69,12 +56,7 @@ async def login(
     svc: Services = Depends(services),
     ctx: SessionContext = Depends(session_context),
 ) -> JSONResponse:
-    user = await check_password(svc, ctx, body.username, body.password, status=401)
-    session = await svc.manager.login(
-        await ctx.current(), user.id, client=ctx.client, ip=ctx.ip, user_agent=ctx.user_agent
-    )
-    ctx.issue(session)
-    svc.metrics.logins.labels("password", "success").inc()
+    user, session = await svc.passwords.log_in(ctx, body.username, body.password, ip=ctx.ip)
     return auth_answer(ctx, user, session)
 
 
@@ -118,18 +100,15 @@ async def change_password(
     session ends. With `unlink_identities`, every linked WeChat identity is unlinked too: whoever
     learned the old password and bound their own WeChat is out."""
     session, user = await signed_in(ctx, svc)
-    await reauthenticate(svc, ctx, user, body.current_password, message="the current password is wrong")
-    try:
-        await svc.accounts.change_password(user, body.new_password)
-    except PasswordRejected as exc:
-        raise ApiError(422, exc.code, str(exc)) from exc
-    if body.unlink_identities:
-        await unlink(svc, user)
-    # rotate first: the new session is then surely indexed, so "all but this one" keeps it even
-    # where the index had been lost (an evicting Redis)
-    rotated = await svc.manager.rotate(session)
-    await svc.manager.revoke_user(user.id, except_id=rotated.id, reason="password_changed")
-    ctx.issue(rotated)
+    rotated = await svc.passwords.change_password(
+        ctx,
+        session,
+        user,
+        body.current_password,
+        body.new_password,
+        ip=ctx.ip,
+        unlink_identities=body.unlink_identities,
+    )
     return auth_answer(ctx, user, rotated)
 
 

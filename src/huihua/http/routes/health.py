@@ -21,7 +21,7 @@ async def readyz(svc: Services = Depends(services)) -> JSONResponse:
     """Ready when the session store and the accounts database answer."""
     try:
         await svc.manager.store.ping()
-        await svc.accounts._db(svc.accounts.db.execute, "SELECT 1")
+        await svc.accounts.ping()
     except StoreUnavailable:
         return JSONResponse(
             {

@@ -6,11 +6,9 @@ from fastapi import APIRouter, Depends, Path
 from starlette.responses import JSONResponse, Response
 
 from ..context import SessionContext
-from ..errors import ApiError
-from ..limits import reauthenticate
 from ..schemas import IdentitiesOut, UnlinkIn, errors
 from ..services import Services, services, session_context
-from .auth import signed_in, unlink
+from .auth import signed_in
 
 router = APIRouter(tags=["accounts"])
 
@@ -40,15 +38,5 @@ async def unlink_identity(
     account ends too: sessions do not record which identity opened them, so this is the only
     way to be sure none opened through it survives."""
     session, user = await signed_in(ctx, svc)
-    if identity_id not in {i.id for i in await svc.accounts.linked_identities(user.id)}:
-        raise ApiError(404, "identity_not_found", "no identity linked to your account has this id")
-    if user.password_hash is None:
-        raise ApiError(
-            409,
-            "last_sign_in_method",
-            "this account has no password: removing its WeChat identity would leave no way to sign in",
-        )
-    await reauthenticate(svc, ctx, user, body.password)
-    if await unlink(svc, user, identity_id):
-        await svc.manager.revoke_user(user.id, except_id=session.id, reason="identity_unlinked")
+    await svc.passwords.unlink_identity(session, user, identity_id, body.password, ip=ctx.ip)
     return Response(status_code=204)

@@ -97,6 +97,6 @@ async def stats(svc: Services = Depends(services)) -> JSONResponse:
     return JSONResponse(
         {
             "active_sessions": await svc.manager.count(),
-            "users": await svc.accounts._db(svc.accounts.users.count),
+            "users": await svc.accounts.count_users(),
         }
     )

@@ -8,7 +8,6 @@ from starlette.responses import JSONResponse, Response
 from ...core.data import DataChanges
 from ..context import SessionContext
 from ..errors import ApiError
-from ..limits import per_ip_per_minute
 from ..represent import session_item, with_token
 from ..schemas import DataOut, DataPatchIn, SessionsOut, errors
 from ..services import Services, services, session_context
@@ -60,9 +59,8 @@ async def change_data(
     session = await ctx.optional()
     if session is None:
         # visitors get sessions on their first write; one address cannot mint them without end
-        await per_ip_per_minute(
-            svc, ctx, "new sessions", svc.settings.anonymous_sessions_per_ip_minute, "too_many_sessions"
-        )
+        per_minute = svc.settings.anonymous_sessions_per_ip_minute
+        await svc.accounts.count_per_address("new sessions", ctx.ip, per_minute, code="too_many_sessions")
         session = await ctx.ensure()
     if changes:
         session = await svc.manager.update(session, set=changes.set, unset=changes.unset, incr=changes.incr)

@@ -9,7 +9,6 @@ from starlette.responses import JSONResponse
 from ...accounts.wechat_login import OpenData, WeChatLoginError, check_idempotency_key
 from ..context import SessionContext
 from ..errors import ApiError
-from ..limits import per_ip_per_minute
 from ..represent import auth_answer
 from ..schemas import AuthOut, Body, UserEnvelope, errors
 from ..services import Services, services, session_context
@@ -73,9 +72,7 @@ async def wechat_login(
     wechat = _wechat(svc)
     key = check_idempotency_key(idempotency_key)
     open_data = OpenData.of(body.model_dump(exclude={"code"}))
-    await per_ip_per_minute(
-        svc, ctx, "WeChat logins", svc.settings.wechat_logins_per_ip_minute, "too_many_attempts"
-    )
+    await svc.accounts.count_per_address("WeChat logins", ctx.ip, svc.settings.wechat_logins_per_ip_minute)
     try:
         outcome = await wechat.run(
             wechat.login.exchange(body.code, idempotency_key=key, open_data=open_data), svc, ctx
@@ -84,7 +81,6 @@ async def wechat_login(
         svc.metrics.logins.labels("wechat", "failure").inc()
         svc.manager.emit_login_failed(None, exc.code)
         raise
-    ctx.issue(outcome.session)
     svc.metrics.logins.labels("wechat", "success").inc()
     return auth_answer(ctx, outcome.member.user, outcome.session, bound=outcome.member.bound)
 
@@ -100,7 +96,6 @@ async def wechat_bind(
     _, wechat_user = await signed_in(ctx, svc)
     flow = wechat.login.bind(member_of(wechat_user), body.username, body.password)
     outcome = await wechat.run(flow, svc, ctx)
-    ctx.issue(outcome.session)
     return auth_answer(ctx, outcome.member.user, outcome.session)
 
 
