@@ -103,19 +103,19 @@ def driver_errors() -> Iterator[None]:
         raise StoreUnavailable(f"Redis store: {exc}") from exc
 
 
-def _f(value: float) -> str:
+def _float_arg(value: float) -> str:
     return repr(float(value))  # exact: Lua's tonumber() reads it back bit for bit
 
 
-def _text(value: bytes | str) -> str:
+def _as_str(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
 def _pairs(flat: Sequence[bytes] | Mapping[bytes, bytes]) -> dict[str, bytes]:
     """A hash as scripts return it (flat) or as redis-py parses HGETALL (a dict)."""
     if isinstance(flat, Mapping):
-        return {_text(k): v for k, v in flat.items()}
-    return {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
+        return {_as_str(k): v for k, v in flat.items()}
+    return {_as_str(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
 
 
 def _fresh(epoch: bytes | str | None, mark: Sequence[Any] | None) -> bool:
@@ -125,7 +125,7 @@ def _fresh(epoch: bytes | str | None, mark: Sequence[Any] | None) -> bool:
     if blocked is not None:
         return False
     try:
-        return int(_text(epoch or b"0")) == int(_text(mark_epoch or b"0"))
+        return int(_as_str(epoch or b"0")) == int(_as_str(mark_epoch or b"0"))
     except ValueError:
         return False
 
@@ -175,14 +175,15 @@ class RedisBase:
     def _meta_args(record: SessionRecord, size: int) -> list[str]:
         t = record.timing
         flat = [
-            "id", record.id, "client", record.client, "created", _f(record.created_at),
-            "seen", _f(t.last_seen_at), "abs", _f(t.absolute_expires_at), "exp", _f(t.expires_at),
+            "id", record.id, "client", record.client, "created", _float_arg(record.created_at),
+            "seen", _float_arg(t.last_seen_at), "abs", _float_arg(t.absolute_expires_at),
+            "exp", _float_arg(t.expires_at),
             "persist", "1" if t.persistent else "0", "ver", str(record.version), "size", str(size),
         ]  # fmt: skip
         optional = (
             ("user", record.user_id), ("ip", record.ip), ("ua", record.user_agent),
-            ("idle", None if t.idle_timeout is None else _f(t.idle_timeout)),
-            ("revoked", None if record.revoked_at is None else _f(record.revoked_at)),
+            ("idle", None if t.idle_timeout is None else _float_arg(t.idle_timeout)),
+            ("revoked", None if record.revoked_at is None else _float_arg(record.revoked_at)),
         )  # fmt: skip
         for name, value in optional:
             if value is not None:
@@ -209,26 +210,26 @@ class RedisBase:
         if not meta_flat:
             return None
         try:
-            m = {k: _text(v) for k, v in _pairs(meta_flat).items()}
+            meta = {k: _as_str(v) for k, v in _pairs(meta_flat).items()}
             data = {k: loads(v) for k, v in _pairs(data_flat).items()}
-            idle, revoked = m.get("idle"), m.get("revoked")
+            idle, revoked = meta.get("idle"), meta.get("revoked")
             return SessionRecord(
                 key=key,
-                id=m["id"],
-                user_id=m.get("user"),
-                client=m["client"],
-                created_at=float(m["created"]),
+                id=meta["id"],
+                user_id=meta.get("user"),
+                client=meta["client"],
+                created_at=float(meta["created"]),
                 timing=Timing(
-                    last_seen_at=float(m["seen"]),
+                    last_seen_at=float(meta["seen"]),
                     idle_timeout=None if idle is None else float(idle),
-                    absolute_expires_at=float(m["abs"]),
-                    persistent=m["persist"] == "1",
+                    absolute_expires_at=float(meta["abs"]),
+                    persistent=meta["persist"] == "1",
                 ),
-                ip=m.get("ip"),
-                user_agent=m.get("ua"),
+                ip=meta.get("ip"),
+                user_agent=meta.get("ua"),
                 data=data,
                 revoked_at=None if revoked is None else float(revoked),
-                version=int(m["ver"]),
+                version=int(meta["ver"]),
             )
         except (KeyError, ValueError, IndexError) as exc:
             security_log.error("corrupt session record %s ignored: %s", key[:4], type(exc).__name__)
@@ -243,18 +244,18 @@ class RedisBase:
         if _fresh(_pairs(meta_flat).get("ep"), mark):
             return record
         try:
-            at = float(_text(mark[2])) if mark and len(mark) > 2 and mark[2] is not None else 0.0
+            at = float(_as_str(mark[2])) if mark and len(mark) > 2 and mark[2] is not None else 0.0
         except ValueError:
             at = 0.0  # a damaged mark still revokes
         return replace(record, data={}, revoked_at=at)
 
     @staticmethod
     def _refused(reply: Sequence[Any], max_bytes: int = 0) -> None:
-        status = _text(reply[0])
+        status = _as_str(reply[0])
         if status == "notint":
-            raise NotAnInteger(_text(reply[1]))
+            raise NotAnInteger(_as_str(reply[1]))
         if status == "overflow":
-            raise SessionDataError(f"incr of {_text(reply[1])!r} would overflow 64 bits")
+            raise SessionDataError(f"incr of {_as_str(reply[1])!r} would overflow 64 bits")
         if status == "big":
             raise SessionDataTooLarge(int(reply[1]), max_bytes)
 
@@ -263,11 +264,11 @@ class RedisBase:
         keys = [self.meta_key(record.key), self.data_key(record.key)]
         if record.user_id is not None:
             keys += (self.index_key(record.user_id), self.mark_key(record.user_id))
-        head: list[str | int] = [_f(now), "" if cap is None else max(1, cap)]
+        head: list[str | int] = [_float_arg(now), "" if cap is None else max(1, cap)]
         reply = yield Eval("create", keys, [*head, *self._create_args(record, now)])
-        if _text(reply[0]) != "ok":
+        if _as_str(reply[0]) != "ok":
             raise ValueError("duplicate session key")
-        return [_text(sid) for sid in reply[1:]]
+        return [_as_str(sid) for sid in reply[1:]]
 
     def _create(self, record: SessionRecord, max_per_user: int | None) -> Flow[list[str]]:
         self._check_tag(record)
@@ -289,13 +290,13 @@ class RedisBase:
     ) -> Flow[SessionRecord | None]:
         if not is_session_key(key):
             return None
-        args: list[str | int] = [_f(now), max_bytes]
+        args: list[str | int] = [_float_arg(now), max_bytes]
         if timing is None:
             args += ["0", "", "", "", "", ""]
         else:
-            idle = "" if timing.idle_timeout is None else _f(timing.idle_timeout)
-            args += ["1", _f(timing.last_seen_at), idle, _f(timing.absolute_expires_at),
-                     _f(timing.expires_at), "1" if timing.persistent else "0"]  # fmt: skip
+            idle = "" if timing.idle_timeout is None else _float_arg(timing.idle_timeout)
+            args += ["1", _float_arg(timing.last_seen_at), idle, _float_arg(timing.absolute_expires_at),
+                     _float_arg(timing.expires_at), "1" if timing.persistent else "0"]  # fmt: skip
         sets: dict[str, Any] = dict(changes.set) if changes else {}
         unset: frozenset[str] = changes.unset if changes else frozenset()
         incr: dict[str, int] = dict(changes.incr) if changes else {}
@@ -308,7 +309,7 @@ class RedisBase:
         for k, by in incr.items():
             args += (k, str(by))
         reply = yield Eval("update", [self.meta_key(key), self.data_key(key)], args)
-        if _text(reply[0]) != "ok":
+        if _as_str(reply[0]) != "ok":
             self._refused(reply, max_bytes)
             return None
         record = self._decode(key, reply[1:3])
@@ -320,7 +321,7 @@ class RedisBase:
     def _owner(self, key: str) -> Flow[tuple[bool, str | None, str | None]]:
         """Whether `key` exists, its owner and public id: fixed for the life of a session."""
         user, sid = yield Command(["HMGET", self.meta_key(key), "user", "id"])
-        return sid is not None, None if user is None else _text(user), None if sid is None else _text(sid)
+        return sid is not None, None if user is None else _as_str(user), None if sid is None else _as_str(sid)
 
     def _rotate(
         self,
@@ -343,15 +344,15 @@ class RedisBase:
         new_keys = [self.meta_key(new.key), self.data_key(new.key)]
         new_index = [] if new.user_id is None else [self.index_key(new.user_id)]
         new_mark = [] if new.user_id is None else [self.mark_key(new.user_id)]
-        head: list[str | int] = [_f(now), max_bytes, "1" if keep_data else "0", old_id]
+        head: list[str | int] = [_float_arg(now), max_bytes, "1" if keep_data else "0", old_id]
         if key_tag(old_key) == key_tag(new.key) and old_user == new.user_id:
             args = [*head, "1" if old_index else "0", "1" if new_index else "0",
                     *self._create_args(new, now)]  # fmt: skip
             keys = [*old_keys, *new_keys, *old_index, *new_index, *new_mark]
             reply = yield Eval("rotate", keys, args)
-            if _text(reply[0]) == "exists":
+            if _as_str(reply[0]) == "exists":
                 raise ValueError("duplicate session key")
-            if _text(reply[0]) != "ok":
+            if _as_str(reply[0]) != "ok":
                 self._refused(reply, max_bytes)
                 return None
             record = self._decode(new.key, reply[1:3])
@@ -359,7 +360,7 @@ class RedisBase:
         # Another owner (another slot): retire the old session atomically, then create the new.
         flat, _ = _encode_data(new.data)
         reply = yield Eval("retire", [*old_keys, *old_index], [*head, *flat])
-        if _text(reply[0]) != "ok":
+        if _as_str(reply[0]) != "ok":
             self._refused(reply, max_bytes)
             return None
         if keep_data:
@@ -382,23 +383,23 @@ class RedisBase:
         keys = [self.meta_key(key), self.data_key(key)]
         if user is not None:
             keys.append(self.index_key(user))
-        reply = yield Eval("revoke", keys, [_f(now), sid])
+        reply = yield Eval("revoke", keys, [_float_arg(now), sid])
         return None if not reply else self._decode(key, reply)
 
     def _revoke_id(self, user_id: str, session_id: str, now: float) -> Flow[bool]:
         index = self.index_key(user_id)
         key = yield Command(["HGET", index, session_id])
-        if key is None or not is_session_key(_text(key)):
+        if key is None or not is_session_key(_as_str(key)):
             return False
-        key = _text(key)
+        key = _as_str(key)
         keys = [self.meta_key(key), self.data_key(key), index]
-        reply = yield Eval("revoke", keys, [_f(now), session_id])
+        reply = yield Eval("revoke", keys, [_float_arg(now), session_id])
         return bool(reply)
 
     def _index(self, user_id: str) -> Flow[tuple[str, list[str], list[str]]]:
         index = self.index_key(user_id)
         flat = yield Command(["HGETALL", index])
-        entries = {sid: _text(k) for sid, k in _pairs(flat).items() if is_session_key(_text(k))}
+        entries = {sid: _as_str(k) for sid, k in _pairs(flat).items() if is_session_key(_as_str(k))}
         keys = [index]
         for k in entries.values():
             keys += (self.meta_key(k), self.data_key(k))
@@ -408,8 +409,8 @@ class RedisBase:
         """Bump the user's mark even when the index is empty or gone: that is what revokes."""
         index, keys, ids = yield from self._index(user_id)
         keys = [index, self.mark_key(user_id), *keys[1:]]
-        reply = yield Eval("revoke_many", keys, [_f(now), except_id or "", block, *ids])
-        return [_text(sid) for sid in reply]
+        reply = yield Eval("revoke_many", keys, [_float_arg(now), except_id or "", block, *ids])
+        return [_as_str(sid) for sid in reply]
 
     def _revoke_user(self, user_id: str, now: float, except_id: str | None) -> Flow[list[str]]:
         return (yield from self._remark(user_id, now, "", except_id))
@@ -444,7 +445,7 @@ class RedisBase:
             start = cursor
             cursor, found = yield Scan(cursor, "hh:s:*", 1000)
             cursor = int(cursor)
-            metas = [_text(k) for k in found]
+            metas = [_as_str(k) for k in found]
             fields = []
             if metas:
                 fields = yield Batch([Command(["HMGET", k, "exp", "user", "id"]) for k in metas])
@@ -460,8 +461,8 @@ class RedisBase:
                 key = self._session_key(meta)
                 keys = [meta, self.data_key(key)]
                 if user is not None:
-                    keys.append(self.index_key(_text(user)))
-                steps.append(Eval("purge", keys, [_f(now), _text(sid or b"")]))
+                    keys.append(self.index_key(_as_str(user)))
+                steps.append(Eval("purge", keys, [_float_arg(now), _as_str(sid or b"")]))
             if len(steps) > limit - removed:  # stop inside this chunk; the next call rescans it
                 steps, cursor = steps[: limit - removed], start
             for i in range(0, len(steps), 100):  # short pipelines: Redis serves others between
@@ -476,7 +477,7 @@ class RedisBase:
         while True:
             cursor, found = yield Scan(cursor, "hh:s:*", 1000)
             if found:
-                metas = [_text(k) for k in found]
+                metas = [_as_str(k) for k in found]
                 fields = yield Batch([Command(["HMGET", k, "revoked", "exp", "user", "ep"]) for k in metas])
                 owned: list[tuple[str, Any]] = []  # live user sessions: (mark key, epoch)
                 for meta, (revoked, exp, user, ep) in zip(metas, fields, strict=True):
@@ -485,7 +486,7 @@ class RedisBase:
                             if user is None:
                                 live += 1
                             else:
-                                owned.append((f"hh:m:{{{meta[6:10]}}}{_text(user)}", ep))
+                                owned.append((f"hh:m:{{{meta[6:10]}}}{_as_str(user)}", ep))
                     except ValueError:
                         continue
                 if owned:
@@ -496,7 +497,13 @@ class RedisBase:
 
     def _kv_set(self, key: str, value: str, now: float, ttl: float, only_if_absent: bool) -> Flow[bool]:
         flag = "1" if only_if_absent else "0"
-        args: list[str | int] = [value, _f(now + ttl), ttl_seconds(now + ttl, now), flag, _f(now)]
+        args: list[str | int] = [
+            value,
+            _float_arg(now + ttl),
+            ttl_seconds(now + ttl, now),
+            flag,
+            _float_arg(now),
+        ]
         done = yield Eval("kv_set", [self.kv_key(key)], args)
         return bool(done)
 
@@ -506,7 +513,7 @@ class RedisBase:
             live = value is not None and deadline is not None and now < float(deadline)
         except ValueError:
             live = False
-        return _text(value) if live else None
+        return _as_str(value) if live else None
 
     def _kv_delete(self, key: str, if_value: str | None) -> Flow[bool]:
         expected = "" if if_value is None else "=" + if_value
@@ -678,4 +685,4 @@ def check_eviction(store: RedisStore) -> tuple[bool | None, str]:
 
 
 def _policy(reply: Mapping[Any, Any]) -> str:
-    return _text(reply.get("maxmemory-policy") or reply.get(b"maxmemory-policy") or b"unknown")
+    return _as_str(reply.get("maxmemory-policy") or reply.get(b"maxmemory-policy") or b"unknown")

@@ -179,69 +179,69 @@ class SessionStore(SessionBase):
         return self._loaded_from(session)
 
     def _load_legacy(self, key: str) -> dict[str, Any]:
-        m = manager()
-        session = m.pointed_session(legacy.pointer(key))
+        sessions = manager()
+        session = sessions.pointed_session(legacy.pointer(key))
         if session is None:
             return self._forget()
         try:
-            session = m.rotate(session)
+            session = sessions.rotate(session)
         except SessionGone:
             return self._forget()
-        m.drop_pointer(legacy.pointer(key))
+        sessions.drop_pointer(legacy.pointer(key))
         self.modified = True  # the new token must reach the client
         return self._loaded_from(session)
 
     async def _aload_legacy(self, key: str) -> dict[str, Any]:
-        m = async_manager()
-        session = await m.pointed_session(legacy.pointer(key))
+        sessions = async_manager()
+        session = await sessions.pointed_session(legacy.pointer(key))
         if session is None:
             return self._forget()
         try:
-            session = await m.rotate(session)
+            session = await sessions.rotate(session)
         except SessionGone:
             return self._forget()
-        await m.drop_pointer(legacy.pointer(key))
+        await sessions.drop_pointer(legacy.pointer(key))
         self.modified = True  # the new token must reach the client
         return self._loaded_from(session)
 
     def exists(self, session_key: str | None) -> bool:
         if not session_key:
             return False
-        m = manager()
+        sessions = manager()
         if self._is_legacy(session_key):
-            return m.pointed_session(legacy.pointer(session_key)) is not None
-        return m.get(session_key, touch=False) is not None
+            return sessions.pointed_session(legacy.pointer(session_key)) is not None
+        return sessions.get(session_key, touch=False) is not None
 
     async def aexists(self, session_key: str | None) -> bool:
         if not session_key:
             return False
-        m = async_manager()
+        sessions = async_manager()
         if self._is_legacy(session_key):
-            return await m.pointed_session(legacy.pointer(session_key)) is not None
-        return await m.get(session_key, touch=False) is not None
+            return await sessions.pointed_session(legacy.pointer(session_key)) is not None
+        return await sessions.get(session_key, touch=False) is not None
 
     def create(self) -> None:
         data = getattr(self, "_session_cache", {})
-        m = manager()
-        session = m.create(
+        sessions = manager()
+        session = sessions.create(
             user_id=_user_of(data), client=self.client, ip=self.ip,
             user_agent=self.user_agent, data=data,
         )  # fmt: skip
         expiry = self._new_expiry(data)
         if expiry is not UNCHANGED:
-            m.set_expiry(session, expiry)
+            sessions.set_expiry(session, expiry)
         self._created(session, data)
 
     async def acreate(self) -> None:
         data = getattr(self, "_session_cache", {})
-        m = async_manager()
-        session = await m.create(
+        sessions = async_manager()
+        session = await sessions.create(
             user_id=_user_of(data), client=self.client, ip=self.ip,
             user_agent=self.user_agent, data=data,
         )  # fmt: skip
         expiry = self._new_expiry(data)
         if expiry is not UNCHANGED:
-            await m.set_expiry(session, expiry)
+            await sessions.set_expiry(session, expiry)
         self._created(session, data)
 
     def save(self, must_create: bool = False) -> None:
@@ -251,17 +251,17 @@ class SessionStore(SessionBase):
         if must_create or self.session_key is None:
             return self.create()
         record = self._record or self._record_for_update()
-        m = manager()
+        sessions = manager()
         try:
             wanted = _user_of(data)
             if wanted != record.user_id:  # login, logout or user change: a new token
-                rotated = m.rotate(Session(record), user_id=wanted)
+                rotated = sessions.rotate(Session(record), user_id=wanted)
                 self._rotated_to(rotated)
                 record = rotated.record
             core, expiry = self._pending(record, data)
-            m.save(core)
+            sessions.save(core)
             if expiry is not UNCHANGED:
-                m.set_expiry(core, expiry)
+                sessions.set_expiry(core, expiry)
         except SessionGone as exc:
             raise UpdateError(_GONE) from exc
         self._saved(core.record, data)
@@ -274,17 +274,17 @@ class SessionStore(SessionBase):
         if must_create or self.session_key is None:
             return await self.acreate()
         record = self._record or await self._arecord_for_update()
-        m = async_manager()
+        sessions = async_manager()
         try:
             wanted = _user_of(data)
             if wanted != record.user_id:  # login, logout or user change: a new token
-                rotated = await m.rotate(Session(record), user_id=wanted)
+                rotated = await sessions.rotate(Session(record), user_id=wanted)
                 self._rotated_to(rotated)
                 record = rotated.record
             core, expiry = self._pending(record, data)
-            await m.save(core)
+            await sessions.save(core)
             if expiry is not UNCHANGED:
-                await m.set_expiry(core, expiry)
+                await sessions.set_expiry(core, expiry)
         except SessionGone as exc:
             raise UpdateError(_GONE) from exc
         self._saved(core.record, data)
@@ -309,12 +309,12 @@ class SessionStore(SessionBase):
             return
         if key == self.session_key:
             self._record = None
-        m = manager()
+        sessions = manager()
         if self._is_legacy(key):
-            m.revoke_pointed(legacy.pointer(key))
+            sessions.revoke_pointed(legacy.pointer(key))
             return
         try:
-            m.revoke(key)
+            sessions.revoke(key)
         except SessionInvalid:
             pass
 
@@ -324,12 +324,12 @@ class SessionStore(SessionBase):
             return
         if key == self.session_key:
             self._record = None
-        m = async_manager()
+        sessions = async_manager()
         if self._is_legacy(key):
-            await m.revoke_pointed(legacy.pointer(key))
+            await sessions.revoke_pointed(legacy.pointer(key))
             return
         try:
-            await m.revoke(key)
+            await sessions.revoke(key)
         except SessionInvalid:
             pass
 
