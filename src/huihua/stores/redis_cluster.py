@@ -50,9 +50,9 @@ from .redis import (
     RedisStore,
     Scan,
     Step,
-    _as_str,
     driver_errors,
 )
+from .redis_layout import _as_str
 from .redis_urls import RedisTopology, parse_cluster_url
 
 T = TypeVar("T")
