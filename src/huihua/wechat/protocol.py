@@ -4,6 +4,9 @@ A flow is a generator written once (httpx's `Auth.auth_flow` idea): it yields op
 `Sleep`, and the store's `KvGet`/`KvSet`/`KvDelete`) and receives their results; `WeChatClient`
 and `AsyncWeChatClient` are the two small drivers that perform them. So the retry policy, the
 token cache and the reactive token refresh exist once, for both twins.
+
+(Over 300 lines because it is the whole wire protocol, requests, answers and the retry/token
+flows, with no I/O; a driver needs nothing else, and a change to one WeChat call stays here.)
 """
 
 from __future__ import annotations

@@ -12,6 +12,9 @@ AsyncSessionManager); underneath, the rules are huihua's:
 - `set_expiry()` keeps Django's `_session_expiry` key and becomes huihua's idle/absolute deadlines
   on save (seconds: idle timeout; datetime/timedelta: a fixed end; 0: browser close);
 - `clear_expired()` is the store's batched purge.
+
+(Over 300 lines because Django's API comes in sync and async twins that must sit side by side
+to stay alike; the steps they share are the no-I/O methods above them.)
 """
 
 from __future__ import annotations
