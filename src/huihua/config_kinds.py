@@ -74,7 +74,7 @@ def _items(value: Any) -> list[str]:
     return [str(i).strip() for i in items if str(i).strip()]
 
 
-def _text(value: Any) -> str:
+def _require_str(value: Any) -> str:
     if not isinstance(value, str):
         raise TypeError
     return value
@@ -111,7 +111,7 @@ def _switch(value: Any) -> bool | None:
 
 
 def _secret(value: Any) -> Secret:
-    return value if isinstance(value, Secret) else Secret(_text(value))
+    return value if isinstance(value, Secret) else Secret(_require_str(value))
 
 
 def _secrets(value: Any) -> tuple[Secret, ...]:
@@ -136,7 +136,7 @@ def _networks(value: Any) -> tuple[Any, ...]:
 
 def _choice(*words: str) -> Kind:
     def parse(value: Any) -> str:
-        word = _text(value).strip().lower()
+        word = _require_str(value).strip().lower()
         if word not in words:
             raise ValueError
         return word
@@ -165,7 +165,7 @@ STORE_SCHEMES = (
 
 def _url(what: str, schemes: tuple[str, ...]) -> Callable[[Any], str]:
     def parse(value: Any) -> str:
-        url = _text(value).strip()
+        url = _require_str(value).strip()
         scheme, sep, rest = url.partition("://")
         if not sep:
             raise ValueError("no '://' after the scheme")
@@ -186,7 +186,7 @@ def _url(what: str, schemes: tuple[str, ...]) -> Callable[[Any], str]:
     return parse
 
 
-TEXT = Kind("text", _text)
+TEXT = Kind("text", _require_str)
 COUNT = Kind("a whole number, e.g. 65536", _integer)
 SECONDS = Kind("a number of seconds, e.g. 60 or 0.5", _seconds)
 SWITCH = Kind("1 or 0 (also true/false, yes/no, on/off)", _switch)

@@ -1,19 +1,23 @@
-"""Fixtures for the HTTP service tests (helpers live in servicekit.py)."""
+"""Fixtures for the HTTP service tests (helpers live in servicekit.py, realserve.py and wechatkit.py)."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi import FastAPI
 from servicekit import CLIENT_KINDS, SERVICE_KEY, ApiClient, ServeProcess, serve_env
+from wechatkit import OTHER_APPID, OTHER_SECRET, WeChatWorld, build_service
 
 from huihua.config import Secret, Settings
 from huihua.core.clock import FakeClock
 from huihua.http.app import create_app
+from huihua.wechat.emulator import create_app as create_emulator
 
 
 @pytest.fixture
@@ -84,3 +88,28 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., ServeProcess]]:
     yield start
     for p in started:
         p.stop()
+
+
+@pytest.fixture
+async def world(tmp_path: os.PathLike[str], clock: FakeClock) -> AsyncIterator[WeChatWorld]:
+    emulator_app = create_emulator({OTHER_APPID: OTHER_SECRET}, clock=clock)
+    app = build_service(os.fspath(tmp_path), emulator_app, clock)
+    clients: list[httpx.AsyncClient] = []
+
+    def service(transport: str = "header", token: str | None = None) -> httpx.AsyncClient:
+        headers = (
+            {"X-Session-Transport": "header"} if transport == "header" else {"Origin": "http://testserver"}
+        )
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",
+                                   headers=headers)  # fmt: skip
+        clients.append(client)
+        return client
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator_app),
+                                 base_url="http://wechat.test") as emulator:  # fmt: skip
+        yield WeChatWorld(emulator_app, emulator, service, app)
+    for client in clients:
+        await client.aclose()
+    await app.state.huihua.wechat.aclose()

@@ -186,6 +186,28 @@ class AsyncSessionManager(ManagerBase[AsyncStore]):
             self._emit("revoked", user_id=user_id, reason=f"{reason}:{session_id}")
         return len(ids)
 
+    # -- sessions an importer stored under a key-value pointer (Django's legacy keys) ------------
+    async def pointed_session(self, name: str) -> Session | None:
+        """The live session whose store key the key-value entry `name` holds, or None. The record
+        is read as stored: no token check, no touch, no event."""
+        now = self.clock.now()
+        key = await self.store.kv_get(name, now=now)
+        record = await self.store.get(key) if key else None
+        return Session(record) if record is not None and record.is_live(now) else None
+
+    async def revoke_pointed(self, name: str) -> None:
+        """Revoke the session the key-value entry `name` points at, live or not (no event), and
+        delete the entry; nothing if there is none."""
+        now = self.clock.now()
+        key = await self.store.kv_get(name, now=now)
+        if key:
+            await self.store.revoke(key, now)
+            await self.store.kv_delete(name)
+
+    async def drop_pointer(self, name: str) -> None:
+        """Delete the key-value entry `name` (the session it pointed at stays as it is)."""
+        await self.store.kv_delete(name)
+
     async def list_user(self, user_id: str) -> list[Session]:
         return [Session(r) for r in await self.store.list_user(user_id, self.clock.now())]
 

@@ -4,6 +4,9 @@ The decisions (new records, expiry checks, when to write activity, what a rotati
 in `ManagerBase` and do no I/O; `SessionManager` and `AsyncSessionManager` only call the store.
 `SessionManager`, at the end of this module, is generated from `AsyncSessionManager`
 (core/async_manager.py) by scripts/unasync.py: edit that one, then run the script.
+
+(Over 300 lines because the generated `SessionManager` sits at its end, so the module holds the
+decisions and one twin; the hand-written part, ManagerBase, is about 130 lines.)
 """
 
 from __future__ import annotations
@@ -334,6 +337,28 @@ class SessionManager(ManagerBase[Store]):
         for session_id in ids:
             self._emit("revoked", user_id=user_id, reason=f"{reason}:{session_id}")
         return len(ids)
+
+    # -- sessions an importer stored under a key-value pointer (Django's legacy keys) ------------
+    def pointed_session(self, name: str) -> Session | None:
+        """The live session whose store key the key-value entry `name` holds, or None. The record
+        is read as stored: no token check, no touch, no event."""
+        now = self.clock.now()
+        key = self.store.kv_get(name, now=now)
+        record = self.store.get(key) if key else None
+        return Session(record) if record is not None and record.is_live(now) else None
+
+    def revoke_pointed(self, name: str) -> None:
+        """Revoke the session the key-value entry `name` points at, live or not (no event), and
+        delete the entry; nothing if there is none."""
+        now = self.clock.now()
+        key = self.store.kv_get(name, now=now)
+        if key:
+            self.store.revoke(key, now)
+            self.store.kv_delete(name)
+
+    def drop_pointer(self, name: str) -> None:
+        """Delete the key-value entry `name` (the session it pointed at stays as it is)."""
+        self.store.kv_delete(name)
 
     def list_user(self, user_id: str) -> list[Session]:
         return [Session(r) for r in self.store.list_user(user_id, self.clock.now())]

@@ -14,6 +14,9 @@ The user's mark `hh:m:{TAG}<user>` (fields: ep, blk, at; no TTL) is derived insi
 from a session's meta key and owner, and a user's other sessions from the index under a cap:
 both share the session's hash slot by construction (TAG = routing_tag(user)), so a load stays
 one script and one round trip.
+
+(Over 300 lines because it holds every script of the Redis store with their shared prelude: the
+scripts are one program that must agree on the fields above, so they are read together.)
 """
 
 from __future__ import annotations

@@ -1,20 +1,7 @@
 """The Redis store: for more than one machine. Every key has a TTL; every change is one Lua script.
 
-Key layout, ready for Redis Cluster: a session key `TAG.HEX` (see core/tokens.py) lives in
-
-    hh:s:{TAG}HEX               meta hash: deadlines, owner, device, version, data size
-    hh:d:{TAG}HEX               data hash: one field per top-level key, value = its JSON text
-    hh:u:{TAG}<user id>         the user's index: public session id -> session key
-    hh:m:{TAG}<user id>         the user's mark: epoch, blocked, when it changed. NO TTL
-    hh:kv:{<key>}               the small key-value space (locks, shared caches)
-
-TAG is `routing_tag(user_id)` for every session of a user, so a session, its data, its user's
-index and mark share one hash slot and each script touches one slot. Scripts touch the keys they
-are given, and the mark and (under a per-user cap) the index's sessions derived from them, on the
-same slot (see _lua.py); where the user (and so the index key) is not known yet, the flow reads it
-first: a session's owner never changes, so that read cannot go stale. A rotation to another owner
-is two atomic steps: retire the old session on its slot (check, take the data, tombstone), then
-create.
+The key layout (which keys a session, its data, its user's index and mark use, and why they
+share one hash slot) and the encoding of records are in redis_layout.py.
 
 The mark has no TTL on purpose: `volatile-*` eviction never takes it, so revocation holds even if
 the index is evicted. An `allkeys-*` policy can take anything, which is why `huihua doctor` fails
@@ -27,6 +14,9 @@ contract (and for a clock that is ahead of Redis); with TTLs it rarely finds any
 Each operation is a generator written once in `RedisBase`, yielding steps that the sync and the
 async twin perform (`_step`) under the shared drivers of `core/flow.py`; driver errors become
 `StoreUnavailable` in one place.
+
+(Over 300 lines because every operation is a flow here, beside the two small drivers that run
+them: one operation reads top to bottom in one place. Keys and encoding are in redis_layout.py.)
 """
 
 from __future__ import annotations
@@ -42,18 +32,14 @@ import redis.asyncio
 from redis.backoff import NoBackoff
 from redis.retry import Retry
 
-from ..core.data import DataChanges, apply_changes, dumps, entry_size, loads
-from ..core.errors import (
-    NotAnInteger,
-    SessionDataError,
-    SessionDataTooLarge,
-    StoreUnavailable,
-)
+from ..core.data import DataChanges, apply_changes, loads
+from ..core.errors import StoreUnavailable
 from ..core.flow import adrive, drive
 from ..core.record import SessionRecord, Timing, ttl_seconds
-from ..core.tokens import is_session_key, key_tag, routing_tag
+from ..core.tokens import is_session_key, key_tag
 from . import _lua
 from .flows import AsyncFlowStore, FlowStore
+from .redis_layout import RedisLayout, _as_str, _encode_data, _float_arg, _fresh, _pairs
 
 T = TypeVar("T")
 security_log = logging.getLogger("huihua.security")
@@ -103,171 +89,21 @@ def driver_errors() -> Iterator[None]:
         raise StoreUnavailable(f"Redis store: {exc}") from exc
 
 
-def _f(value: float) -> str:
-    return repr(float(value))  # exact: Lua's tonumber() reads it back bit for bit
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-def _pairs(flat: Sequence[bytes] | Mapping[bytes, bytes]) -> dict[str, bytes]:
-    """A hash as scripts return it (flat) or as redis-py parses HGETALL (a dict)."""
-    if isinstance(flat, Mapping):
-        return {_text(k): v for k, v in flat.items()}
-    return {_text(flat[i]): flat[i + 1] for i in range(0, len(flat), 2)}
-
-
-def _fresh(epoch: bytes | str | None, mark: Sequence[Any] | None) -> bool:
-    """A user session's epoch against its user's mark (ep, blk, ...): live only if equal and
-    the user is not blocked; absent values are epoch 0."""
-    mark_epoch, blocked = (mark[0], mark[1]) if mark else (None, None)
-    if blocked is not None:
-        return False
-    try:
-        return int(_text(epoch or b"0")) == int(_text(mark_epoch or b"0"))
-    except ValueError:
-        return False
-
-
-def _encode_data(data: Mapping[str, Any]) -> tuple[list[str], int]:
-    flat: list[str] = []
-    size = 0
-    for k, v in data.items():
-        text = dumps(v)
-        flat += (k, text)
-        size += entry_size(k, text)
-    return flat, size
-
-
-class RedisBase:
-    """Key layout, encoding and every operation, with no I/O."""
+class RedisBase(RedisLayout):
+    """Every operation, with no I/O (the key layout and encoding are `RedisLayout`'s)."""
 
     _purge_cursor = 0
-
-    # -- keys ----------------------------------------------------------------------------------
-    @staticmethod
-    def meta_key(key: str) -> str:
-        return f"hh:s:{{{key[:4]}}}{key[5:]}"
-
-    @staticmethod
-    def data_key(key: str) -> str:
-        return f"hh:d:{{{key[:4]}}}{key[5:]}"
-
-    @staticmethod
-    def index_key(user_id: str) -> str:
-        return f"hh:u:{{{routing_tag(user_id)}}}{user_id}"
-
-    @staticmethod
-    def mark_key(user_id: str) -> str:
-        return f"hh:m:{{{routing_tag(user_id)}}}{user_id}"
-
-    @staticmethod
-    def kv_key(key: str) -> str:
-        return f"hh:kv:{{{key}}}"
-
-    @staticmethod
-    def _session_key(meta_key: str) -> str:
-        return f"{meta_key[6:10]}.{meta_key[11:]}"
-
-    # -- records -------------------------------------------------------------------------------
-    @staticmethod
-    def _meta_args(record: SessionRecord, size: int) -> list[str]:
-        t = record.timing
-        flat = [
-            "id", record.id, "client", record.client, "created", _f(record.created_at),
-            "seen", _f(t.last_seen_at), "abs", _f(t.absolute_expires_at), "exp", _f(t.expires_at),
-            "persist", "1" if t.persistent else "0", "ver", str(record.version), "size", str(size),
-        ]  # fmt: skip
-        optional = (
-            ("user", record.user_id), ("ip", record.ip), ("ua", record.user_agent),
-            ("idle", None if t.idle_timeout is None else _f(t.idle_timeout)),
-            ("revoked", None if record.revoked_at is None else _f(record.revoked_at)),
-        )  # fmt: skip
-        for name, value in optional:
-            if value is not None:
-                flat += (name, value)
-        return flat
-
-    def _create_args(self, record: SessionRecord, now: float) -> list[str | int]:
-        data, size = _encode_data(record.data)
-        meta = self._meta_args(record, size)
-        ttl = ttl_seconds(record.expires_at, now)
-        index_ttl = max(ttl, ttl_seconds(record.timing.absolute_expires_at, now))
-        return [ttl, index_ttl, record.id, record.key, len(meta), *meta, *data]
-
-    def _check_tag(self, record: SessionRecord) -> None:
-        if not is_session_key(record.key):
-            raise ValueError("not a session key")
-        if record.user_id is not None and key_tag(record.key) != routing_tag(record.user_id):
-            raise ValueError("a user's session key must carry routing_tag(user_id)")
-
-    @staticmethod
-    def _decode(key: str, reply: Sequence[Any]) -> SessionRecord | None:
-        """A stored record, or None when absent or corrupt (logged: fail closed, never a 500)."""
-        meta_flat, data_flat = reply[0], reply[1]
-        if not meta_flat:
-            return None
-        try:
-            m = {k: _text(v) for k, v in _pairs(meta_flat).items()}
-            data = {k: loads(v) for k, v in _pairs(data_flat).items()}
-            idle, revoked = m.get("idle"), m.get("revoked")
-            return SessionRecord(
-                key=key,
-                id=m["id"],
-                user_id=m.get("user"),
-                client=m["client"],
-                created_at=float(m["created"]),
-                timing=Timing(
-                    last_seen_at=float(m["seen"]),
-                    idle_timeout=None if idle is None else float(idle),
-                    absolute_expires_at=float(m["abs"]),
-                    persistent=m["persist"] == "1",
-                ),
-                ip=m.get("ip"),
-                user_agent=m.get("ua"),
-                data=data,
-                revoked_at=None if revoked is None else float(revoked),
-                version=int(m["ver"]),
-            )
-        except (KeyError, ValueError, IndexError) as exc:
-            security_log.error("corrupt session record %s ignored: %s", key[:4], type(exc).__name__)
-            return None
-
-    @staticmethod
-    def _stale(record: SessionRecord | None, meta_flat: Any, mark: Any) -> SessionRecord | None:
-        """The record, or the tombstone it is when its epoch is not its user's or the user is
-        blocked (`mark`: the user's ep, blk[, at] as HMGET gives them)."""
-        if record is None or record.user_id is None or record.revoked_at is not None:
-            return record
-        if _fresh(_pairs(meta_flat).get("ep"), mark):
-            return record
-        try:
-            at = float(_text(mark[2])) if mark and len(mark) > 2 and mark[2] is not None else 0.0
-        except ValueError:
-            at = 0.0  # a damaged mark still revokes
-        return replace(record, data={}, revoked_at=at)
-
-    @staticmethod
-    def _refused(reply: Sequence[Any], max_bytes: int = 0) -> None:
-        status = _text(reply[0])
-        if status == "notint":
-            raise NotAnInteger(_text(reply[1]))
-        if status == "overflow":
-            raise SessionDataError(f"incr of {_text(reply[1])!r} would overflow 64 bits")
-        if status == "big":
-            raise SessionDataTooLarge(int(reply[1]), max_bytes)
 
     # -- operations, each a flow of steps ------------------------------------------------------
     def _insert(self, record: SessionRecord, now: float, cap: int | None) -> Flow[list[str]]:
         keys = [self.meta_key(record.key), self.data_key(record.key)]
         if record.user_id is not None:
             keys += (self.index_key(record.user_id), self.mark_key(record.user_id))
-        head: list[str | int] = [_f(now), "" if cap is None else max(1, cap)]
+        head: list[str | int] = [_float_arg(now), "" if cap is None else max(1, cap)]
         reply = yield Eval("create", keys, [*head, *self._create_args(record, now)])
-        if _text(reply[0]) != "ok":
+        if _as_str(reply[0]) != "ok":
             raise ValueError("duplicate session key")
-        return [_text(sid) for sid in reply[1:]]
+        return [_as_str(sid) for sid in reply[1:]]
 
     def _create(self, record: SessionRecord, max_per_user: int | None) -> Flow[list[str]]:
         self._check_tag(record)
@@ -289,13 +125,13 @@ class RedisBase:
     ) -> Flow[SessionRecord | None]:
         if not is_session_key(key):
             return None
-        args: list[str | int] = [_f(now), max_bytes]
+        args: list[str | int] = [_float_arg(now), max_bytes]
         if timing is None:
             args += ["0", "", "", "", "", ""]
         else:
-            idle = "" if timing.idle_timeout is None else _f(timing.idle_timeout)
-            args += ["1", _f(timing.last_seen_at), idle, _f(timing.absolute_expires_at),
-                     _f(timing.expires_at), "1" if timing.persistent else "0"]  # fmt: skip
+            idle = "" if timing.idle_timeout is None else _float_arg(timing.idle_timeout)
+            args += ["1", _float_arg(timing.last_seen_at), idle, _float_arg(timing.absolute_expires_at),
+                     _float_arg(timing.expires_at), "1" if timing.persistent else "0"]  # fmt: skip
         sets: dict[str, Any] = dict(changes.set) if changes else {}
         unset: frozenset[str] = changes.unset if changes else frozenset()
         incr: dict[str, int] = dict(changes.incr) if changes else {}
@@ -308,7 +144,7 @@ class RedisBase:
         for k, by in incr.items():
             args += (k, str(by))
         reply = yield Eval("update", [self.meta_key(key), self.data_key(key)], args)
-        if _text(reply[0]) != "ok":
+        if _as_str(reply[0]) != "ok":
             self._refused(reply, max_bytes)
             return None
         record = self._decode(key, reply[1:3])
@@ -320,7 +156,7 @@ class RedisBase:
     def _owner(self, key: str) -> Flow[tuple[bool, str | None, str | None]]:
         """Whether `key` exists, its owner and public id: fixed for the life of a session."""
         user, sid = yield Command(["HMGET", self.meta_key(key), "user", "id"])
-        return sid is not None, None if user is None else _text(user), None if sid is None else _text(sid)
+        return sid is not None, None if user is None else _as_str(user), None if sid is None else _as_str(sid)
 
     def _rotate(
         self,
@@ -343,15 +179,15 @@ class RedisBase:
         new_keys = [self.meta_key(new.key), self.data_key(new.key)]
         new_index = [] if new.user_id is None else [self.index_key(new.user_id)]
         new_mark = [] if new.user_id is None else [self.mark_key(new.user_id)]
-        head: list[str | int] = [_f(now), max_bytes, "1" if keep_data else "0", old_id]
+        head: list[str | int] = [_float_arg(now), max_bytes, "1" if keep_data else "0", old_id]
         if key_tag(old_key) == key_tag(new.key) and old_user == new.user_id:
             args = [*head, "1" if old_index else "0", "1" if new_index else "0",
                     *self._create_args(new, now)]  # fmt: skip
             keys = [*old_keys, *new_keys, *old_index, *new_index, *new_mark]
             reply = yield Eval("rotate", keys, args)
-            if _text(reply[0]) == "exists":
+            if _as_str(reply[0]) == "exists":
                 raise ValueError("duplicate session key")
-            if _text(reply[0]) != "ok":
+            if _as_str(reply[0]) != "ok":
                 self._refused(reply, max_bytes)
                 return None
             record = self._decode(new.key, reply[1:3])
@@ -359,7 +195,7 @@ class RedisBase:
         # Another owner (another slot): retire the old session atomically, then create the new.
         flat, _ = _encode_data(new.data)
         reply = yield Eval("retire", [*old_keys, *old_index], [*head, *flat])
-        if _text(reply[0]) != "ok":
+        if _as_str(reply[0]) != "ok":
             self._refused(reply, max_bytes)
             return None
         if keep_data:
@@ -382,23 +218,23 @@ class RedisBase:
         keys = [self.meta_key(key), self.data_key(key)]
         if user is not None:
             keys.append(self.index_key(user))
-        reply = yield Eval("revoke", keys, [_f(now), sid])
+        reply = yield Eval("revoke", keys, [_float_arg(now), sid])
         return None if not reply else self._decode(key, reply)
 
     def _revoke_id(self, user_id: str, session_id: str, now: float) -> Flow[bool]:
         index = self.index_key(user_id)
         key = yield Command(["HGET", index, session_id])
-        if key is None or not is_session_key(_text(key)):
+        if key is None or not is_session_key(_as_str(key)):
             return False
-        key = _text(key)
+        key = _as_str(key)
         keys = [self.meta_key(key), self.data_key(key), index]
-        reply = yield Eval("revoke", keys, [_f(now), session_id])
+        reply = yield Eval("revoke", keys, [_float_arg(now), session_id])
         return bool(reply)
 
     def _index(self, user_id: str) -> Flow[tuple[str, list[str], list[str]]]:
         index = self.index_key(user_id)
         flat = yield Command(["HGETALL", index])
-        entries = {sid: _text(k) for sid, k in _pairs(flat).items() if is_session_key(_text(k))}
+        entries = {sid: _as_str(k) for sid, k in _pairs(flat).items() if is_session_key(_as_str(k))}
         keys = [index]
         for k in entries.values():
             keys += (self.meta_key(k), self.data_key(k))
@@ -408,8 +244,8 @@ class RedisBase:
         """Bump the user's mark even when the index is empty or gone: that is what revokes."""
         index, keys, ids = yield from self._index(user_id)
         keys = [index, self.mark_key(user_id), *keys[1:]]
-        reply = yield Eval("revoke_many", keys, [_f(now), except_id or "", block, *ids])
-        return [_text(sid) for sid in reply]
+        reply = yield Eval("revoke_many", keys, [_float_arg(now), except_id or "", block, *ids])
+        return [_as_str(sid) for sid in reply]
 
     def _revoke_user(self, user_id: str, now: float, except_id: str | None) -> Flow[list[str]]:
         return (yield from self._remark(user_id, now, "", except_id))
@@ -444,7 +280,7 @@ class RedisBase:
             start = cursor
             cursor, found = yield Scan(cursor, "hh:s:*", 1000)
             cursor = int(cursor)
-            metas = [_text(k) for k in found]
+            metas = [_as_str(k) for k in found]
             fields = []
             if metas:
                 fields = yield Batch([Command(["HMGET", k, "exp", "user", "id"]) for k in metas])
@@ -460,8 +296,8 @@ class RedisBase:
                 key = self._session_key(meta)
                 keys = [meta, self.data_key(key)]
                 if user is not None:
-                    keys.append(self.index_key(_text(user)))
-                steps.append(Eval("purge", keys, [_f(now), _text(sid or b"")]))
+                    keys.append(self.index_key(_as_str(user)))
+                steps.append(Eval("purge", keys, [_float_arg(now), _as_str(sid or b"")]))
             if len(steps) > limit - removed:  # stop inside this chunk; the next call rescans it
                 steps, cursor = steps[: limit - removed], start
             for i in range(0, len(steps), 100):  # short pipelines: Redis serves others between
@@ -476,7 +312,7 @@ class RedisBase:
         while True:
             cursor, found = yield Scan(cursor, "hh:s:*", 1000)
             if found:
-                metas = [_text(k) for k in found]
+                metas = [_as_str(k) for k in found]
                 fields = yield Batch([Command(["HMGET", k, "revoked", "exp", "user", "ep"]) for k in metas])
                 owned: list[tuple[str, Any]] = []  # live user sessions: (mark key, epoch)
                 for meta, (revoked, exp, user, ep) in zip(metas, fields, strict=True):
@@ -485,7 +321,7 @@ class RedisBase:
                             if user is None:
                                 live += 1
                             else:
-                                owned.append((f"hh:m:{{{meta[6:10]}}}{_text(user)}", ep))
+                                owned.append((f"hh:m:{{{meta[6:10]}}}{_as_str(user)}", ep))
                     except ValueError:
                         continue
                 if owned:
@@ -496,7 +332,13 @@ class RedisBase:
 
     def _kv_set(self, key: str, value: str, now: float, ttl: float, only_if_absent: bool) -> Flow[bool]:
         flag = "1" if only_if_absent else "0"
-        args: list[str | int] = [value, _f(now + ttl), ttl_seconds(now + ttl, now), flag, _f(now)]
+        args: list[str | int] = [
+            value,
+            _float_arg(now + ttl),
+            ttl_seconds(now + ttl, now),
+            flag,
+            _float_arg(now),
+        ]
         done = yield Eval("kv_set", [self.kv_key(key)], args)
         return bool(done)
 
@@ -506,7 +348,7 @@ class RedisBase:
             live = value is not None and deadline is not None and now < float(deadline)
         except ValueError:
             live = False
-        return _text(value) if live else None
+        return _as_str(value) if live else None
 
     def _kv_delete(self, key: str, if_value: str | None) -> Flow[bool]:
         expected = "" if if_value is None else "=" + if_value
@@ -678,4 +520,4 @@ def check_eviction(store: RedisStore) -> tuple[bool | None, str]:
 
 
 def _policy(reply: Mapping[Any, Any]) -> str:
-    return _text(reply.get("maxmemory-policy") or reply.get(b"maxmemory-policy") or b"unknown")
+    return _as_str(reply.get("maxmemory-policy") or reply.get(b"maxmemory-policy") or b"unknown")

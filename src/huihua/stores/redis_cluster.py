@@ -41,7 +41,18 @@ from redis.exceptions import NoScriptError
 
 from ..core.errors import StoreUnavailable
 from . import _lua
-from .redis import _NO_RETRY, AsyncRedisStore, Batch, Eval, Flow, RedisStore, Scan, Step, _text, driver_errors
+from .redis import (
+    _NO_RETRY,
+    AsyncRedisStore,
+    Batch,
+    Eval,
+    Flow,
+    RedisStore,
+    Scan,
+    Step,
+    driver_errors,
+)
+from .redis_layout import _as_str
 from .redis_urls import RedisTopology, parse_cluster_url
 
 T = TypeVar("T")
@@ -176,8 +187,8 @@ class RedisClusterStore(RedisStore):
                 role = self.cluster.execute_command("ROLE", target_nodes=master)  # type: ignore[no-untyped-call]
             except (redis.RedisError, redis.exceptions.RedisClusterException, OSError):
                 continue  # the master's own check says why
-            for host, port, *_ in role[2] if _text(role[0]) == "master" else []:
-                replicas.append(redis.cluster.ClusterNode(_text(host), int(port), redis.cluster.REPLICA))  # type: ignore[no-untyped-call]
+            for host, port, *_ in role[2] if _as_str(role[0]) == "master" else []:
+                replicas.append(redis.cluster.ClusterNode(_as_str(host), int(port), redis.cluster.REPLICA))  # type: ignore[no-untyped-call]
         return [
             (f"{node.host}:{node.port} ({role})", partial(self._config_policy, node))
             for role, nodes in (("master", masters), ("replica", _masters(replicas)))

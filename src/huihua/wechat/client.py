@@ -3,6 +3,9 @@
 Everything that decides lives in `_BaseClient` (no I/O); each twin only performs the operations a
 flow yields (`_perform`: an HTTP request through httpx, a sleep, or a call to the token store)
 under the shared drivers of `core/flow.py`.
+
+(Over 300 lines because each twin spells out the public API of every WeChat call it offers, with
+its parameters and docstring, once per twin: one client per module reads as one API.)
 """
 
 from __future__ import annotations

@@ -4,6 +4,9 @@ A flow is a generator written once (httpx's `Auth.auth_flow` idea): it yields op
 `Sleep`, and the store's `KvGet`/`KvSet`/`KvDelete`) and receives their results; `WeChatClient`
 and `AsyncWeChatClient` are the two small drivers that perform them. So the retry policy, the
 token cache and the reactive token refresh exist once, for both twins.
+
+(Over 300 lines because it is the whole wire protocol, requests, answers and the retry/token
+flows, with no I/O; a driver needs nothing else, and a change to one WeChat call stays here.)
 """
 
 from __future__ import annotations
@@ -157,7 +160,7 @@ def decode(outcome: ApiResponse | NetworkFailure, redact: Sequence[str] = ()) ->
     return body
 
 
-def _text(body: Mapping[str, Any], name: str) -> str:
+def _required_str(body: Mapping[str, Any], name: str) -> str:
     value = body.get(name)
     if not isinstance(value, str) or not value:
         raise WeChatUnavailable(f"WeChat's answer has no {name}")
@@ -167,8 +170,8 @@ def _text(body: Mapping[str, Any], name: str) -> str:
 def parse_code2session(body: Mapping[str, Any]) -> Code2SessionResult:
     unionid = body.get("unionid")
     return Code2SessionResult(
-        openid=_text(body, "openid"),
-        session_key=_text(body, "session_key"),
+        openid=_required_str(body, "openid"),
+        session_key=_required_str(body, "session_key"),
         unionid=unionid if isinstance(unionid, str) and unionid else None,
     )  # expires_in, when an old account still gets it, means nothing: ignored
 
@@ -178,7 +181,7 @@ def parse_access_token(body: Mapping[str, Any]) -> AccessToken:
         expires_in = int(body.get("expires_in", 7200))
     except (TypeError, ValueError):
         raise WeChatUnavailable("WeChat's token answer has a bad expires_in") from None
-    return AccessToken(value=_text(body, "access_token"), expires_in=expires_in)
+    return AccessToken(value=_required_str(body, "access_token"), expires_in=expires_in)
 
 
 def parse_phone_info(body: Mapping[str, Any]) -> PhoneInfo:
@@ -189,8 +192,8 @@ def parse_phone_info(body: Mapping[str, Any]) -> PhoneInfo:
     if not isinstance(country, str | int) or isinstance(country, bool):
         raise WeChatUnavailable("WeChat's phone_info has no countryCode")
     return PhoneInfo(
-        phone_number=_text(info, "phoneNumber"),
-        pure_phone_number=_text(info, "purePhoneNumber"),
+        phone_number=_required_str(info, "phoneNumber"),
+        pure_phone_number=_required_str(info, "purePhoneNumber"),
         country_code=str(country),
     )
 

@@ -12,6 +12,9 @@ AsyncSessionManager); underneath, the rules are huihua's:
 - `set_expiry()` keeps Django's `_session_expiry` key and becomes huihua's idle/absolute deadlines
   on save (seconds: idle timeout; datetime/timedelta: a fixed end; 0: browser close);
 - `clear_expired()` is the store's batched purge.
+
+(Over 300 lines because Django's API comes in sync and async twins that must sit side by side
+to stay alike; the steps they share are the no-I/O methods above them.)
 """
 
 from __future__ import annotations
@@ -150,7 +153,10 @@ class SessionStore(SessionBase):
     def _is_legacy(self, key: str | None) -> bool:
         return legacy.is_legacy_key(key) and legacy_sessions_enabled()
 
-    # -- sync ----------------------------------------------------------------------------------
+    # -- Django's API: each sync method with its async twin right after it ---------------------
+    # The twins run the same steps, the async one awaited on AsyncSessionManager; they differ in
+    # nothing else (Django's own pairs are written this way, and cannot be generated: `load` /
+    # `aload` are different names of one API, not one name in two modules).
     def load(self) -> dict[str, Any]:
         key = self.session_key
         if key is None:
@@ -163,42 +169,82 @@ class SessionStore(SessionBase):
             return self._forget()
         return self._loaded_from(session)
 
+    async def aload(self) -> dict[str, Any]:
+        key = self.session_key
+        if key is None:
+            return {}
+        if self._is_legacy(key):
+            return await self._aload_legacy(key)
+        try:
+            session = await async_manager().load(key)
+        except SessionInvalid:
+            return self._forget()
+        return self._loaded_from(session)
+
     def _load_legacy(self, key: str) -> dict[str, Any]:
-        m = manager()
-        now = m.clock.now()
-        store_key = m.store.kv_get(legacy.pointer(key), now=now)
-        record = m.store.get(store_key) if store_key else None
-        if record is None or not record.is_live(now):
+        sessions = manager()
+        session = sessions.pointed_session(legacy.pointer(key))
+        if session is None:
             return self._forget()
         try:
-            session = m.rotate(Session(record))
+            session = sessions.rotate(session)
         except SessionGone:
             return self._forget()
-        m.store.kv_delete(legacy.pointer(key))
+        sessions.drop_pointer(legacy.pointer(key))
+        self.modified = True  # the new token must reach the client
+        return self._loaded_from(session)
+
+    async def _aload_legacy(self, key: str) -> dict[str, Any]:
+        sessions = async_manager()
+        session = await sessions.pointed_session(legacy.pointer(key))
+        if session is None:
+            return self._forget()
+        try:
+            session = await sessions.rotate(session)
+        except SessionGone:
+            return self._forget()
+        await sessions.drop_pointer(legacy.pointer(key))
         self.modified = True  # the new token must reach the client
         return self._loaded_from(session)
 
     def exists(self, session_key: str | None) -> bool:
         if not session_key:
             return False
-        m = manager()
+        sessions = manager()
         if self._is_legacy(session_key):
-            now = m.clock.now()
-            store_key = m.store.kv_get(legacy.pointer(session_key), now=now)
-            record = m.store.get(store_key) if store_key else None
-            return record is not None and record.is_live(now)
-        return m.get(session_key, touch=False) is not None
+            return sessions.pointed_session(legacy.pointer(session_key)) is not None
+        return sessions.get(session_key, touch=False) is not None
+
+    async def aexists(self, session_key: str | None) -> bool:
+        if not session_key:
+            return False
+        sessions = async_manager()
+        if self._is_legacy(session_key):
+            return await sessions.pointed_session(legacy.pointer(session_key)) is not None
+        return await sessions.get(session_key, touch=False) is not None
 
     def create(self) -> None:
         data = getattr(self, "_session_cache", {})
-        m = manager()
-        session = m.create(
+        sessions = manager()
+        session = sessions.create(
             user_id=_user_of(data), client=self.client, ip=self.ip,
             user_agent=self.user_agent, data=data,
         )  # fmt: skip
         expiry = self._new_expiry(data)
         if expiry is not UNCHANGED:
-            m.set_expiry(session, expiry)
+            sessions.set_expiry(session, expiry)
+        self._created(session, data)
+
+    async def acreate(self) -> None:
+        data = getattr(self, "_session_cache", {})
+        sessions = async_manager()
+        session = await sessions.create(
+            user_id=_user_of(data), client=self.client, ip=self.ip,
+            user_agent=self.user_agent, data=data,
+        )  # fmt: skip
+        expiry = self._new_expiry(data)
+        if expiry is not UNCHANGED:
+            await sessions.set_expiry(session, expiry)
         self._created(session, data)
 
     def save(self, must_create: bool = False) -> None:
@@ -208,17 +254,40 @@ class SessionStore(SessionBase):
         if must_create or self.session_key is None:
             return self.create()
         record = self._record or self._record_for_update()
-        m = manager()
+        sessions = manager()
         try:
             wanted = _user_of(data)
             if wanted != record.user_id:  # login, logout or user change: a new token
-                rotated = m.rotate(Session(record), user_id=wanted)
+                rotated = sessions.rotate(Session(record), user_id=wanted)
                 self._rotated_to(rotated)
                 record = rotated.record
             core, expiry = self._pending(record, data)
-            m.save(core)
+            sessions.save(core)
             if expiry is not UNCHANGED:
-                m.set_expiry(core, expiry)
+                sessions.set_expiry(core, expiry)
+        except SessionGone as exc:
+            raise UpdateError(_GONE) from exc
+        self._saved(core.record, data)
+        return None
+
+    async def asave(self, must_create: bool = False) -> None:
+        if must_create and self._record is not None:
+            raise CreateError("this session exists already")
+        data = await self._aget_session(no_load=must_create)  # type: ignore[attr-defined]  # private in the stubs
+        if must_create or self.session_key is None:
+            return await self.acreate()
+        record = self._record or await self._arecord_for_update()
+        sessions = async_manager()
+        try:
+            wanted = _user_of(data)
+            if wanted != record.user_id:  # login, logout or user change: a new token
+                rotated = await sessions.rotate(Session(record), user_id=wanted)
+                self._rotated_to(rotated)
+                record = rotated.record
+            core, expiry = self._pending(record, data)
+            await sessions.save(core)
+            if expiry is not UNCHANGED:
+                await sessions.set_expiry(core, expiry)
         except SessionGone as exc:
             raise UpdateError(_GONE) from exc
         self._saved(core.record, data)
@@ -231,27 +300,46 @@ class SessionStore(SessionBase):
             raise UpdateError(_GONE)
         return self._record
 
+    async def _arecord_for_update(self) -> SessionRecord:
+        await self.aload()
+        if self._record is None:
+            raise UpdateError(_GONE)
+        return self._record
+
     def delete(self, session_key: str | None = None) -> None:
         key = self.session_key if session_key is None else session_key
         if key is None:
             return
         if key == self.session_key:
             self._record = None
-        m = manager()
+        sessions = manager()
         if self._is_legacy(key):
-            now = m.clock.now()
-            store_key = m.store.kv_get(legacy.pointer(key), now=now)
-            if store_key:
-                m.store.revoke(store_key, now)
-                m.store.kv_delete(legacy.pointer(key))
+            sessions.revoke_pointed(legacy.pointer(key))
             return
         try:
-            m.revoke(key)
+            sessions.revoke(key)
+        except SessionInvalid:
+            pass
+
+    async def adelete(self, session_key: str | None = None) -> None:
+        key = self.session_key if session_key is None else session_key
+        if key is None:
+            return
+        if key == self.session_key:
+            self._record = None
+        sessions = async_manager()
+        if self._is_legacy(key):
+            await sessions.revoke_pointed(legacy.pointer(key))
+            return
+        try:
+            await sessions.revoke(key)
         except SessionInvalid:
             pass
 
     def cycle_key(self) -> None:
-        data = self._session  # type: ignore[attr-defined]  # private in the stubs
+        # `_get_session()` is what Django's `_session` property calls: written out, so that the
+        # twin's `await self._aget_session()` (as in Django's own acycle_key) reads the same.
+        data = self._get_session()  # type: ignore[attr-defined]  # private in the stubs
         record = self._record
         if record is None and self.session_key is not None:
             self.load()
@@ -266,124 +354,25 @@ class SessionStore(SessionBase):
         self._session_cache = data
         self.modified = True
 
-    @classmethod
-    def clear_expired(cls) -> None:
-        manager().purge()
-
-    # -- async: the same steps, awaited on AsyncSessionManager -----------------------------------
-    async def aload(self) -> dict[str, Any]:
-        key = self.session_key
-        if key is None:
-            return {}
-        if self._is_legacy(key):
-            return await self._aload_legacy(key)
-        try:
-            session = await async_manager().load(key)
-        except SessionInvalid:
-            return self._forget()
-        return self._loaded_from(session)
-
-    async def _aload_legacy(self, key: str) -> dict[str, Any]:
-        m = async_manager()
-        now = m.clock.now()
-        store_key = await m.store.kv_get(legacy.pointer(key), now=now)
-        record = await m.store.get(store_key) if store_key else None
-        if record is None or not record.is_live(now):
-            return self._forget()
-        try:
-            session = await m.rotate(Session(record))
-        except SessionGone:
-            return self._forget()
-        await m.store.kv_delete(legacy.pointer(key))
-        self.modified = True
-        return self._loaded_from(session)
-
-    async def aexists(self, session_key: str | None) -> bool:
-        if not session_key:
-            return False
-        m = async_manager()
-        if self._is_legacy(session_key):
-            now = m.clock.now()
-            store_key = await m.store.kv_get(legacy.pointer(session_key), now=now)
-            record = await m.store.get(store_key) if store_key else None
-            return record is not None and record.is_live(now)
-        return await m.get(session_key, touch=False) is not None
-
-    async def acreate(self) -> None:
-        data = getattr(self, "_session_cache", {})
-        m = async_manager()
-        session = await m.create(
-            user_id=_user_of(data), client=self.client, ip=self.ip,
-            user_agent=self.user_agent, data=data,
-        )  # fmt: skip
-        expiry = self._new_expiry(data)
-        if expiry is not UNCHANGED:
-            await m.set_expiry(session, expiry)
-        self._created(session, data)
-
-    async def asave(self, must_create: bool = False) -> None:
-        if must_create and self._record is not None:
-            raise CreateError("this session exists already")
-        data = await self._aget_session(no_load=must_create)  # type: ignore[attr-defined]
-        if must_create or self.session_key is None:
-            return await self.acreate()
-        record = self._record or await self._arecord_for_update()
-        m = async_manager()
-        try:
-            wanted = _user_of(data)
-            if wanted != record.user_id:
-                rotated = await m.rotate(Session(record), user_id=wanted)
-                self._rotated_to(rotated)
-                record = rotated.record
-            core, expiry = self._pending(record, data)
-            await m.save(core)
-            if expiry is not UNCHANGED:
-                await m.set_expiry(core, expiry)
-        except SessionGone as exc:
-            raise UpdateError(_GONE) from exc
-        self._saved(core.record, data)
-        return None
-
-    async def _arecord_for_update(self) -> SessionRecord:
-        await self.aload()
-        if self._record is None:
-            raise UpdateError(_GONE)
-        return self._record
-
-    async def adelete(self, session_key: str | None = None) -> None:
-        key = self.session_key if session_key is None else session_key
-        if key is None:
-            return
-        if key == self.session_key:
-            self._record = None
-        m = async_manager()
-        if self._is_legacy(key):
-            now = m.clock.now()
-            store_key = await m.store.kv_get(legacy.pointer(key), now=now)
-            if store_key:
-                await m.store.revoke(store_key, now)
-                await m.store.kv_delete(legacy.pointer(key))
-            return
-        try:
-            await m.revoke(key)
-        except SessionInvalid:
-            pass
-
     async def acycle_key(self) -> None:
-        data = await self._aget_session()  # type: ignore[attr-defined]
+        data = await self._aget_session()  # type: ignore[attr-defined]  # private in the stubs
         record = self._record
         if record is None and self.session_key is not None:
             await self.aload()
             record = self._record
-        if record is None:
+        if record is None:  # nothing stored yet: the save will create it under a new token
             self._session_key = None
         else:
             try:
                 self._rotated_to(await async_manager().rotate(Session(record)))
-            except SessionGone:
+            except SessionGone:  # logged out meanwhile: start afresh, as Django's create() would
                 self._forget()
         self._session_cache = data
         self.modified = True
+
+    @classmethod
+    def clear_expired(cls) -> None:
+        manager().purge()
 
     @classmethod
     async def aclear_expired(cls) -> None:

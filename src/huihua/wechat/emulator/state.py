@@ -3,6 +3,9 @@
 No HTTP here: each API method takes the request's parameters and returns WeChat's answer, or
 raises `Failure(errcode, errmsg)`; `app.py` turns both into HTTP 200 bodies. The rules follow
 docs/wechat.md (its endpoints, and what the emulator reproduces).
+
+(Over 300 lines because it is one in-memory world: every API method and every control of the
+emulator reads and changes the same apps, users, codes and tokens.)
 """
 
 from __future__ import annotations

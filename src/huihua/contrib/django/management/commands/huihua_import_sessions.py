@@ -39,10 +39,10 @@ class Command(BaseCommand):
             raise CommandError(
                 "keep 'django.contrib.sessions' in INSTALLED_APPS until the import is done"
             ) from exc
-        m = manager()
+        sessions = manager()
         codec = SessionStore()  # same signing salt as Django's db and cached_db backends
-        now = m.clock.now()
-        life = m.policy.lifetime("browser")
+        now = sessions.clock.now()
+        life = sessions.policy.lifetime("browser")
         imported = skipped = failed = 0
         rows = DjangoSession.objects.using(options["database"]).filter(expire_date__gt=timezone.now())
         for row in rows.iterator():
@@ -50,7 +50,7 @@ class Command(BaseCommand):
             if not legacy.is_legacy_key(old_key):
                 failed += 1
                 continue
-            if m.store.kv_get(legacy.pointer(old_key), now=now) is not None:
+            if sessions.store.kv_get(legacy.pointer(old_key), now=now) is not None:
                 skipped += 1
                 continue
             data = codec.decode(row.session_data)
@@ -60,7 +60,7 @@ class Command(BaseCommand):
             user = data.get(AUTH_USER_KEY)
             user_id = None if user is None else str(user)
             try:
-                data = apply_changes({}, DataChanges(set=data).validate(), max_bytes=m.max_data_bytes)
+                data = apply_changes({}, DataChanges(set=data).validate(), max_bytes=sessions.max_data_bytes)
             except SessionDataError as exc:
                 self.stderr.write(f"skipped a session that huihua cannot hold: {exc}")
                 failed += 1
@@ -75,8 +75,8 @@ class Command(BaseCommand):
                 data=data,
             )
             if not options["dry_run"]:
-                m.store.create(record)
-                m.store.kv_set(legacy.pointer(old_key), record.key, now=now, ttl=expires_at - now)
+                sessions.store.create(record)
+                sessions.store.kv_set(legacy.pointer(old_key), record.key, now=now, ttl=expires_at - now)
             imported += 1
         verb = "would import" if options["dry_run"] else "imported"
         self.stdout.write(f"{verb} {imported} session(s); {skipped} imported before; {failed} not importable")

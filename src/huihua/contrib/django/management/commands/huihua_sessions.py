@@ -35,11 +35,11 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         user_id = self._user_id(options["user"])
-        m = manager()
+        sessions = manager()
         if options["action"] == "list":
-            sessions = m.list_user(user_id)
-            self.stdout.write(f"{len(sessions)} live session(s)")
-            for s in sessions:
+            live = sessions.list_user(user_id)
+            self.stdout.write(f"{len(live)} live session(s)")
+            for s in live:
                 r = s.record
                 self.stdout.write(
                     f"{r.id}  {r.client:<11}  created {_when(r.created_at)}  "
@@ -48,11 +48,11 @@ class Command(BaseCommand):
                 )
             return
         if options["session_id"]:
-            if not m.revoke_id(user_id, options["session_id"]):
+            if not sessions.revoke_id(user_id, options["session_id"]):
                 raise CommandError("no such live session for this user")
             self.stdout.write("revoked 1 session")
         elif options["all"]:
-            count = m.revoke_user(user_id, reason="admin")
+            count = sessions.revoke_user(user_id, reason="admin")
             self.stdout.write(f"revoked {count} session(s)")
         else:
             raise CommandError("say which: --id <session id> or --all")

@@ -16,14 +16,13 @@ from typing import Any
 
 import httpx
 import pytest
+from wechatkit import NetworkLikeTransport
 
 from huihua.config import Secret, Settings
 from huihua.core.clock import FakeClock
 from huihua.http.app import create_app
 from huihua.wechat.emulator import DEFAULT_APPID, DEFAULT_SECRET
 from huihua.wechat.emulator import create_app as create_emulator
-
-from .conftest import NetworkLikeTransport
 
 pytestmark = pytest.mark.anyio
 SERVICE_KEY = "scan-service-key-0123456789"

@@ -1,21 +1,19 @@
-"""A service wired to an in-process WeChat emulator (over httpx's ASGI transport)."""
+"""A service wired to an in-process WeChat emulator (over httpx's ASGI transport); the `world`
+fixture in conftest.py builds one."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-import pytest
 
 from huihua.config import Secret, Settings
 from huihua.core.clock import FakeClock
 from huihua.http.app import create_app
 from huihua.wechat.emulator import DEFAULT_APPID, DEFAULT_SECRET
-from huihua.wechat.emulator import create_app as create_emulator
 
 OTHER_APPID = "wx00000000000000aa"
 OTHER_SECRET = "other-emulator-secret"
@@ -70,28 +68,3 @@ def build_service(tmp: str, emulator_app: Any, clock: FakeClock, appid: str = DE
     )
     return create_app(settings, clock=clock, sweeper=False,
                       wechat_transport=NetworkLikeTransport(app=emulator_app))  # fmt: skip
-
-
-@pytest.fixture
-async def world(tmp_path: os.PathLike[str], clock: FakeClock) -> AsyncIterator[WeChatWorld]:
-    emulator_app = create_emulator({OTHER_APPID: OTHER_SECRET}, clock=clock)
-    app = build_service(os.fspath(tmp_path), emulator_app, clock)
-    clients: list[httpx.AsyncClient] = []
-
-    def service(transport: str = "header", token: str | None = None) -> httpx.AsyncClient:
-        headers = (
-            {"X-Session-Transport": "header"} if transport == "header" else {"Origin": "http://testserver"}
-        )
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://testserver",
-                                   headers=headers)  # fmt: skip
-        clients.append(client)
-        return client
-
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=emulator_app),
-                                 base_url="http://wechat.test") as emulator:  # fmt: skip
-        yield WeChatWorld(emulator_app, emulator, service, app)
-    for client in clients:
-        await client.aclose()
-    await app.state.huihua.wechat.aclose()

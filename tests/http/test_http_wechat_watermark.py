@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from wechatkit import OTHER_APPID, WeChatWorld
 
 from huihua.wechat.crypto import encrypt_data
-
-from .conftest import OTHER_APPID, WeChatWorld
 
 pytestmark = pytest.mark.anyio
 

@@ -7,8 +7,7 @@ import json
 import logging
 
 import pytest
-
-from .conftest import OTHER_APPID, WeChatWorld
+from wechatkit import OTHER_APPID, WeChatWorld
 
 pytestmark = pytest.mark.anyio
 TRANSPORTS = [pytest.param("header", id="header"), pytest.param("cookie", id="cookie")]

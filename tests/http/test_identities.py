@@ -9,12 +9,11 @@ from typing import Any
 
 import httpx
 import pytest
+from wechatkit import WeChatWorld
 
 from huihua.accounts.database import PostgresDatabase, SQLiteDatabase
 from huihua.accounts.wechat_identities import WeChatIdentities, WeChatIdentity
 from huihua.core.clock import FakeClock
-
-from .conftest import WeChatWorld
 
 pytestmark = pytest.mark.anyio
 PASSWORD = "correct horse"

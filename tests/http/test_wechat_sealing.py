@@ -10,12 +10,11 @@ import os
 from pathlib import Path
 
 import pytest
+from test_wechat_session_key_scan import spellings
+from wechatkit import WeChatWorld
 
 from huihua.accounts.sealing import SecretBox, UnsealError
 from huihua.config import Secret
-
-from .conftest import WeChatWorld
-from .test_wechat_session_key_scan import spellings
 
 pytestmark = pytest.mark.anyio
 PURPOSE = "wechat-session-key"  # what WeChatLogin seals session_keys for

@@ -11,10 +11,9 @@ from typing import Any
 
 import httpx
 import pytest
+from realserve import RealWorld, start_emulator, start_serve
 
 from huihua.wechat.emulator import DEFAULT_APPID, DEFAULT_SECRET
-
-from .realserve import RealWorld, start_emulator, start_serve
 
 pytestmark = pytest.mark.slow
 SERVICE_KEY = "wechat-serve-service-key"
