@@ -24,6 +24,7 @@ import { randomKey } from './random'
 import { SafeStorage } from './storage'
 import {
   ClientOptions,
+  ClientPaths,
   Hooks,
   LoginResult,
   Method,
@@ -46,6 +47,25 @@ const DEFAULT_TIMEOUT = 15000
 const MAX_CONCURRENT = 10
 const DEFAULT_LOGIN_INTERVAL = 250
 const DEFAULT_RELOGIN_CODES = ['not_authenticated', 'session_expired', 'session_revoked']
+const DEFAULT_PATHS: ClientPaths = {
+  login: '/v1/auth/wechat',
+  me: '/v1/auth/me',
+  logout: '/v1/auth/logout',
+  bind: '/v1/auth/wechat/bind',
+  phone: '/v1/auth/wechat/phone',
+}
+
+/** `paths` over the defaults; `loginPath` is the older name of `paths.login`. Empty values are ignored. */
+function resolvePaths(options: ClientOptions): ClientPaths {
+  const paths: ClientPaths = { ...DEFAULT_PATHS }
+  if (options.loginPath) paths.login = options.loginPath
+  const given = (options.paths || {}) as Partial<ClientPaths>
+  for (const name of Object.keys(DEFAULT_PATHS) as (keyof ClientPaths)[]) {
+    const value = given[name]
+    if (typeof value === 'string' && value) paths[name] = value
+  }
+  return paths
+}
 const MAX_INTERRUPTED_RETRIES = 2
 /** wx.request's own maximum timeout (ms): no request of WeChat's runs longer. */
 const WX_MAX_TIMEOUT = 60000
@@ -179,7 +199,7 @@ export class HuihuaClient {
   private readonly hooks: Hooks
   private readonly loginInterval: number
   private readonly reloginCodes: string[]
-  private readonly loginPath: string
+  private readonly paths: ClientPaths
   private readonly methodOverride: boolean
   private readonly platform: Platform
   private readonly shared: Shared
@@ -192,7 +212,7 @@ export class HuihuaClient {
     this.hooks = options.hooks || {}
     this.loginInterval = options.loginInterval != null ? options.loginInterval : DEFAULT_LOGIN_INTERVAL
     this.reloginCodes = options.reloginCodes || DEFAULT_RELOGIN_CODES
-    this.loginPath = options.loginPath || '/v1/auth/wechat'
+    this.paths = resolvePaths(options)
     this.methodOverride = options.methodOverride !== false
     this.platform = platformOf(this.wx, concurrencyCap(options.maxConcurrent))
     this.storageKey = options.storageKey || this.defaultKey(options)
@@ -250,9 +270,9 @@ export class HuihuaClient {
       return s && s.user && s.session ? { user: s.user, session: s.session, bound: s.bound } : null
     }
     if (!this.usableToken() && !this.shared.loginFlight) return null
-    const res = await this.request<{ user: User; session: SessionInfo }>({ url: '/v1/auth/me' })
+    const res = await this.request<{ user: User; session: SessionInfo }>({ url: this.paths.me })
     if (res.statusCode === 401) return null
-    if (res.statusCode !== 200) throw this.httpError(res, '/v1/auth/me')
+    if (res.statusCode !== 200) throw this.httpError(res, this.paths.me)
     const s = this.current()
     if (s) this.save({ ...s, user: res.data.user, session: res.data.session, expiresAt: expiryOf(res.data.session) })
     return { user: res.data.user, session: res.data.session, bound: s ? s.bound : undefined }
@@ -270,9 +290,10 @@ export class HuihuaClient {
     const s = this.current()
     if (!s) return
     try {
-      const res = await this.send(this.resolve('/v1/auth/logout'), { url: '/v1/auth/logout', method: 'POST' }, s.token, false)
+      const path = this.paths.logout
+      const res = await this.send(this.resolve(path), { url: path, method: 'POST' }, s.token, false)
       if (res.statusCode >= 400 && res.statusCode !== 401) {
-        this.emitError(this.httpError(res, '/v1/auth/logout'))
+        this.emitError(this.httpError(res, path))
       }
     } catch (e) {
       // send() already reported it; the local session is dropped anyway.
@@ -285,12 +306,12 @@ export class HuihuaClient {
   /** Link this WeChat user to a username/password account; the session token rotates. */
   async bind(username: string, password: string): Promise<SessionState> {
     const res = await this.request<{ user: User; session: SessionInfo; token?: string }>({
-      url: '/v1/auth/wechat/bind',
+      url: this.paths.bind,
       method: 'POST',
       data: { username, password },
       header: { 'X-Session-Transport': 'header' },
     })
-    if (res.statusCode !== 200) throw this.httpError(res, '/v1/auth/wechat/bind')
+    if (res.statusCode !== 200) throw this.httpError(res, this.paths.bind)
     const token = res.data.token || headerValue(res.header, 'X-Session-Token') || (this.current() || ({} as any)).token
     this.save({
       token,
@@ -304,8 +325,8 @@ export class HuihuaClient {
 
   /** Store the user's phone number from a `getPhoneNumber` button's `code`. */
   async bindPhone(code: string): Promise<{ user: User }> {
-    const res = await this.request<{ user: User }>({ url: '/v1/auth/wechat/phone', method: 'POST', data: { code } })
-    if (res.statusCode !== 200) throw this.httpError(res, '/v1/auth/wechat/phone')
+    const res = await this.request<{ user: User }>({ url: this.paths.phone, method: 'POST', data: { code } })
+    if (res.statusCode !== 200) throw this.httpError(res, this.paths.phone)
     const s = this.current()
     if (s) this.save({ ...s, user: res.data.user })
     return { user: res.data.user }
@@ -390,7 +411,7 @@ export class HuihuaClient {
       // of this code below reuses `opts`, so the server can hand the outcome back to us, and
       // only to us (the same code with no key or another key gets 400 wechat_code_used).
       const [code, key] = await Promise.all([this.wxLogin(), randomKey(this.wx)])
-      const url = this.resolve(this.loginPath)
+      const url = this.resolve(this.paths.login)
       const opts: RequestOptions = {
         url,
         method: 'POST',

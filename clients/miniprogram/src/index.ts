@@ -3,6 +3,7 @@ export { HuihuaError, ErrorCode } from './errors'
 export { taro, uni, fromPlatform } from './adapters'
 export {
   ClientOptions,
+  ClientPaths,
   Hooks,
   LoginResult,
   Method,

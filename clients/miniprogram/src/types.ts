@@ -134,6 +134,15 @@ export interface Hooks {
   onError?: (error: import('./errors').HuihuaError) => void
 }
 
+/** The routes the client calls itself (see `ClientOptions.paths`). */
+export interface ClientPaths {
+  login: string
+  me: string
+  logout: string
+  bind: string
+  phone: string
+}
+
 export interface ClientOptions {
   /** `https://api.example.com` (no trailing slash needed). */
   baseURL: string
@@ -156,8 +165,14 @@ export interface ClientOptions {
   loginInterval?: number
   /** 401 error codes that mean "log in again". */
   reloginCodes?: string[]
-  /** Login route; default `/v1/auth/wechat`. */
+  /** Login route; default `/v1/auth/wechat`. Same as `paths.login` (which wins when both are given). */
   loginPath?: string
+  /**
+   * The routes the client calls itself, each a path under `baseURL` or an absolute URL; merged
+   * over the defaults (`/v1/auth/wechat`, `/v1/auth/me`, `/v1/auth/logout`,
+   * `/v1/auth/wechat/bind`, `/v1/auth/wechat/phone`), for a server mounted elsewhere.
+   */
+  paths?: Partial<ClientPaths>
   /**
    * wx.request has no PATCH. When true (default), a PATCH is sent as POST with
    * `X-HTTP-Method-Override: PATCH`; set false on platforms that can send PATCH (H5 builds).

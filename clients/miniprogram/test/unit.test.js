@@ -600,3 +600,37 @@ test('createClient without wx or a global wx fails clearly', () => {
   assert.throws(() => createClient({ baseURL: BASE }), /no wx object/)
   assert.throws(() => createClient({ wx: {} }), /baseURL/)
 })
+
+test('paths: every route the client calls itself can be moved; loginPath still works and paths.login wins', async () => {
+  const seen = []
+  const handle = async (option) => {
+    const path = option.url.replace(BASE, '')
+    seen.push(option.method + ' ' + path)
+    if (path === '/api/login') {
+      return { statusCode: 200, data: { user: { id: 'u1' }, session: { id: 's1' }, token: 'tok-1', bound: false } }
+    }
+    if (path === '/api/me') return { statusCode: 200, data: { user: { id: 'u1' }, session: { id: 's1' } } }
+    if (path === '/api/bind') return { statusCode: 200, data: { user: { id: 'u1' }, session: { id: 's2' }, token: 'tok-2' } }
+    if (path === '/api/phone') return { statusCode: 200, data: { user: { id: 'u1', phone: '138' } } }
+    if (path === '/api/logout') return { statusCode: 204, data: '' }
+    return err(404, 'not_found')
+  }
+  const paths = { login: '/api/login', me: '/api/me', logout: '/api/logout', bind: '/api/bind', phone: '/api/phone' }
+  const { client, events } = setup({ handle, client: { loginPath: '/old/login', paths } })
+  await client.login()
+  assert.equal((await client.session()).session.id, 's1')
+  await client.bind('alice', 'pw')
+  assert.equal((await client.bindPhone('c')).user.phone, '138')
+  await client.logout()
+  assert.deepEqual(seen, ['POST /api/login', 'GET /api/me', 'POST /api/bind', 'POST /api/phone', 'POST /api/logout'])
+  assert.equal(events.errors.length, 0)
+
+  // The older loginPath alone still moves the login, and a partial `paths` keeps the other defaults.
+  seen.length = 0
+  const wx2 = createScriptedWx({ handle })
+  const old = createClient({ baseURL: BASE, wx: wx2, loginInterval: 0, storageKey: 'k2', loginPath: '/api/login', paths: { me: '/api/me' } })
+  await old.login()
+  await old.session()
+  await old.logout()
+  assert.deepEqual(seen, ['POST /api/login', 'GET /api/me', 'POST /v1/auth/logout'])
+})

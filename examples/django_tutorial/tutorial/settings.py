@@ -60,7 +60,7 @@ TEMPLATES = [
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
-        "NAME": BASE_DIR / "tutorial.db",  # *.db is git-ignored
+        "NAME": os.environ.get("TUTORIAL_DB", BASE_DIR / "tutorial.db"),  # *.db is git-ignored
     }
 }
 

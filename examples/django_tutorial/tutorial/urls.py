@@ -15,4 +15,6 @@ urlpatterns = [
     path("logout/", views.logout_page, name="logout"),
     # Mini-program API: POST /api/wechat/login {code}, /api/wechat/bind, /api/auth/me, ...
     path("api/", include("huihua.contrib.django.urls")),
+    # The service's /v1 API (what the mini-program SDK calls): /v1/auth/wechat, /v1/auth/me, ...
+    path("", include("huihua.contrib.django.v1_urls")),
 ]

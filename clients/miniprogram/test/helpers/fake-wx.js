@@ -99,7 +99,10 @@ function createFakeWx(options = {}) {
       }
       try {
         const tls = String(url).startsWith('https:')
-        const requestOptions = tls && ca ? { method, headers: header, ca } : { method, headers: header }
+        // As WeChat does, a body goes with its Content-Length (not chunked: WSGI servers such as
+        // Django's runserver do not read chunked bodies).
+        const headers = body !== undefined ? { ...header, 'content-length': Buffer.byteLength(body) } : header
+        const requestOptions = tls && ca ? { method, headers, ca } : { method, headers }
         req = (tls ? https : http).request(url, requestOptions, (res) => {
           const chunks = []
           res.on('data', (c) => chunks.push(c))

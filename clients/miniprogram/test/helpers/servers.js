@@ -179,4 +179,46 @@ async function code2SessionCalls(emulatorURL) {
   return data.calls.filter((c) => String(c.path).includes('/sns/jscode2session'))
 }
 
-module.exports = { startServers, freePort, json, code2SessionCalls, recordingProxy, APPID, REPO }
+/**
+ * The Django tutorial (examples/django_tutorial, which mounts huihua's /v1 API) on `runserver`,
+ * with WeChat on a real emulator: its own SQLite files in a temporary folder, migrated first.
+ */
+async function startDjango() {
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'huihua-django-'))
+  const [emulatorPort, djangoPort] = [await freePort(), await freePort()]
+  const emulatorURL = `http://127.0.0.1:${emulatorPort}`
+  const env = {
+    TUTORIAL_DB: path.join(tmp, 'tutorial.db'),
+    HUIHUA_STORE: `sqlite:///${tmp}/huihua.db`,
+    HUIHUA_WECHAT_APPID: APPID,
+    HUIHUA_WECHAT_SECRET: SECRET,
+    HUIHUA_WECHAT_API_BASE: emulatorURL,
+    DJANGO_DEBUG: '0',
+  }
+  const manage = path.join('examples', 'django_tutorial', 'manage.py')
+  const migrate = uv(['python', manage, 'migrate', '--noinput'], env, 'django migrate')
+  const code = await new Promise((resolve) => migrate.on('exit', resolve))
+  if (code !== 0) throw new Error(`django migrate exited with ${code}:\n${migrate.log()}`)
+  const emulator = uv(['huihua', 'emulator', '--host', '127.0.0.1', '--port', String(emulatorPort)], {}, 'huihua emulator')
+  const django = uv(['python', manage, 'runserver', '--noreload', `127.0.0.1:${djangoPort}`], env, 'django runserver')
+  const servers = {
+    baseURL: `http://127.0.0.1:${djangoPort}`,
+    emulatorURL,
+    async stop() {
+      await Promise.all([stop(django), stop(emulator)])
+      fs.rmSync(tmp, { recursive: true, force: true })
+    },
+  }
+  try {
+    await Promise.all([
+      waitFor(emulatorURL + '/_emulator/calls', emulator),
+      waitFor(servers.baseURL + '/v1/session/data', django),
+    ])
+  } catch (e) {
+    await servers.stop()
+    throw e
+  }
+  return servers
+}
+
+module.exports = { startServers, startDjango, freePort, json, code2SessionCalls, recordingProxy, APPID, REPO }

@@ -36,7 +36,7 @@ TOKEN_HEADER = "X-Session-Token"  # noqa: S105 - a header name, not a secret
 HEADER = "header"
 BROWSER = "browser"
 MINIPROGRAM = "miniprogram"
-_PRESENTED = "_huihua_presented_token"
+PRESENTED = _PRESENTED = "_huihua_presented_token"  # the token the request came with
 
 
 def error_response(

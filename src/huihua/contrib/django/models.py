@@ -24,6 +24,9 @@ class WeChatIdentity(models.Model):
     bound = models.BooleanField(
         default=False, help_text="True once tied to an existing account by username and password."
     )
+    phone = models.CharField(
+        max_length=32, blank=True, default="", help_text="From /v1/auth/wechat/phone (getPhoneNumber)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

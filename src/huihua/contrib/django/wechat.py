@@ -9,6 +9,7 @@ case keeps its claims on codes there too, so every worker sees them.
 from __future__ import annotations
 
 import hashlib
+import re
 from importlib import import_module
 from typing import Any, TypeVar
 
@@ -70,6 +71,11 @@ def member_of(user: Any) -> Member:
 def _username_for(appid: str, openid: str) -> str:
     # Not the openid itself: usernames show up in admin pages and logs.
     return "wx_" + hashlib.sha256(f"{appid}:{openid}".encode()).hexdigest()[:24]
+
+
+def is_placeholder_name(username: str) -> bool:
+    """The name `create_member` gives a WeChat-only user (`wx_` and 24 hex digits)."""
+    return re.fullmatch(r"wx_[0-9a-f]{24}", username) is not None
 
 
 class DjangoDirectory:
@@ -156,7 +162,10 @@ class DjangoDirectory:
         return member_of(check_password(self.request, username, password))
 
     def move_identity(self, openid: str, target: Member) -> None:
-        WeChatIdentity.objects.filter(appid=self.appid, openid=openid).update(user=target.user, bound=True)
+        # The phone number stays behind with the placeholder account, as on the service.
+        WeChatIdentity.objects.filter(appid=self.appid, openid=openid).update(
+            user=target.user, bound=True, phone=""
+        )
 
     def rotate_session(self, target: Member) -> tuple[Any, str]:
         identity = WeChatIdentity.objects.filter(appid=self.appid, user_id=target.id).values_list(
