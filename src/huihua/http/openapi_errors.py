@@ -3,9 +3,9 @@
 JsonBodyMiddleware refuses a body that is not JSON or nests too deep (400 `invalid_json`,
 `json_too_deep`) and BodyLimitMiddleware one over the size limit (413 `payload_too_large`), on
 every route they wrap, whether or not the operation takes a body; SessionMiddleware refuses a
-cookie-authenticated write from another origin (403 `csrf_failed`) on every write. FastAPI only knows what each
-route declares, so they are documented here, once, for every operation under the middleware's
-prefix.
+cookie-authenticated write from another origin (403 `csrf_failed`) on every write. FastAPI only
+knows what each route declares, so they are documented here, once, for every operation under the
+middleware's prefix.
 """
 
 from __future__ import annotations
