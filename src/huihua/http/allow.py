@@ -8,7 +8,7 @@ handler as before, with `Allow` listing the methods of every route that matches 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, MutableMapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -19,7 +19,7 @@ from starlette.routing import Match
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
-def allowed_methods(app: Any, scope: dict[str, Any]) -> list[str]:
+def allowed_methods(app: Any, scope: MutableMapping[str, Any]) -> list[str]:
     """The methods some route of the app fully matches for this path (asked route by route
     through the public `matches`, so routers included in any way are asked too)."""
     routes = getattr(app, "routes", ())
