@@ -22,6 +22,7 @@ from servicekit import PASSWORD, SERVICE_KEY
 
 from huihua.config import Secret, Settings
 from huihua.http.app import create_app
+from huihua.stores import async_store_from_url
 from huihua.wechat.emulator import DEFAULT_APPID, DEFAULT_SECRET
 from huihua.wechat.emulator import create_app as create_emulator
 
@@ -36,7 +37,12 @@ def _fuzzed_app() -> FastAPI:
         wechat_secret=Secret(DEFAULT_SECRET),
         wechat_api_base="http://wechat.test",
     )  # WeChat on the in-process emulator, so its routes are fuzzed past their 503 "not configured"
-    app = create_app(settings, sweeper=False, wechat_transport=httpx.ASGITransport(app=create_emulator()))
+    # the store passed in: the app's lifespan, which the ASGI transport may run more than once,
+    # leaves it and the accounts database open for the whole module
+    store = async_store_from_url(settings.store)
+    app = create_app(
+        settings, store=store, sweeper=False, wechat_transport=httpx.ASGITransport(app=create_emulator())
+    )
     app.state.fuzz_user = asyncio.run(app.state.huihua.accounts.register("fuzzer", PASSWORD)).id
     return app
 

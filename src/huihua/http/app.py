@@ -21,12 +21,14 @@ from ..core.policy import ExpiryPolicy, Lifetime
 from ..core.store import AsyncStore
 from ..core.sweeper import AsyncSweeper
 from ..stores import async_store_from_url
+from .allow import install_allow_on_405
 from .cors import CorsMiddleware
 from .docs import install_docs
 from .errors import install_error_handlers
 from .json_body import JsonBodyMiddleware
 from .metrics import Metrics, RequestMetricsMiddleware, TimedStore
 from .middleware import BodyLimitMiddleware, MethodOverrideMiddleware, SessionMiddleware
+from .openapi_errors import add_body_errors
 from .openapi_links import add_links
 from .pages import router as pages_router
 from .proxies import TrustedProxyMiddleware
@@ -121,6 +123,7 @@ def install(
         install_scoped_error_handlers(app, API_PREFIX)
     else:
         install_error_handlers(app)
+    install_allow_on_405(app)
     routers: tuple[APIRouter, ...] = (
         auth.router,
         identities.router,
@@ -137,12 +140,12 @@ def install(
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
-            app.openapi_schema = add_links(generate())
+            app.openapi_schema = add_body_errors(add_links(generate()), only)
         return app.openapi_schema
 
+    only = API_PREFIX if embedded else ""  # the app's own routes keep their own body rules
     app.openapi = openapi  # type: ignore[method-assign]
     app.add_middleware(SessionMiddleware, manager=lambda: manager, settings=settings, users=accounts.get)
-    only = API_PREFIX if embedded else ""  # the app's own routes keep their own body rules
     app.add_middleware(OnlyUnder, prefix=only, wrap=JsonBodyMiddleware)  # inside the limit: bounded
     limit = settings.max_body_bytes
     app.add_middleware(OnlyUnder, prefix=only, wrap=lambda inner: BodyLimitMiddleware(inner, max_bytes=limit))

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..accounts.passwords import MAX_PASSWORD_BYTES
 
+MAX_SAFE_INTEGER = 2**53 - 1
 _NAME = Field(min_length=1, max_length=256)
 _PASSWORD = Field(min_length=1, max_length=MAX_PASSWORD_BYTES)
 
@@ -44,10 +45,23 @@ class UnlinkIn(Body):
     password: str = _PASSWORD
 
 
+def _json_integer(value: Any) -> Any:
+    """What JSON Schema calls an integer: a number with no fraction; never a boolean or a string."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError("must be an integer")  # noqa: TRY004 (pydantic turns ValueError into a 422)
+    return value
+
+
+# A step of incr: a JSON integer (`2.0` is one, `false` and `"2"` are not), and a safe one
+# (|step| < 2**53): exact in JavaScript clients and in JSON Schema validators that compare numbers
+# as doubles (a bound of 2**63 - 1 is not: they would call 2**63 valid). Totals keep 64 bits.
+Step = Annotated[int, BeforeValidator(_json_integer), Field(ge=-MAX_SAFE_INTEGER, le=MAX_SAFE_INTEGER)]
+
+
 class DataPatchIn(Body):
     set: dict[str, Any] | None = None
     unset: list[str] | None = Field(default=None, max_length=1000)
-    incr: dict[str, int] | None = None
+    incr: dict[str, Step] | None = None
 
 
 class IntrospectIn(Body):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import APIRouter, Depends, Header
 from pydantic import Field
 from starlette.responses import JSONResponse
 
-from ...accounts.wechat_login import OpenData, WeChatLoginError, check_idempotency_key
+from ...accounts.wechat_login import IDEMPOTENCY_KEY, OpenData, WeChatLoginError, check_idempotency_key
 from ..context import SessionContext
 from ..errors import ApiError
 from ..represent import auth_answer
@@ -57,13 +59,23 @@ def _wechat(svc: Services) -> ServiceWeChat:
     return wechat
 
 
+def _idempotency_key_schema(schema: dict[str, Any]) -> None:
+    """A header is a string or absent (never null): the rule check_idempotency_key enforces
+    (with its own 400) is stated in the schema."""
+    schema.pop("anyOf", None)
+    schema.update(type="string", pattern=IDEMPOTENCY_KEY.pattern.replace(r"\A", "^").replace(r"\Z", "$"))
+
+
 @router.post("/v1/auth/wechat", response_model=WeChatAuthOut, responses=errors(400, 403, 429, 503))
 async def wechat_login(
     body: WeChatLoginIn,
     svc: Services = Depends(services),
     ctx: SessionContext = Depends(session_context),
     idempotency_key: str | None = Header(
-        default=None, alias="Idempotency-Key", description=IDEMPOTENCY_KEY_DOC
+        default=None,
+        alias="Idempotency-Key",
+        description=IDEMPOTENCY_KEY_DOC,
+        json_schema_extra=_idempotency_key_schema,
     ),
 ) -> JSONResponse:
     """Exchange a `wx.login` code for a huihua session; `bound` tells whether the WeChat user
