@@ -1,0 +1,45 @@
+"""Issue 15 item 7: 4xx messages that say what to do next, names in any script, the client kind
+from the request, and the absolute deadline as its own field."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from servicekit import ApiClient
+
+pytestmark = pytest.mark.anyio
+NewClient = Callable[..., ApiClient]
+
+BODY = b'{"username": "someone", "password": "x"}'
+
+
+@pytest.mark.parametrize("content_type", ["application/x-www-form-urlencoded", "text/plain"])
+async def test_a_json_body_sent_without_the_json_content_type_is_told_which_header_to_send(
+    client: ApiClient, content_type: str
+) -> None:
+    for path in ("/v1/auth/login", "/v1/accounts"):
+        r = await client.post(path, content=BODY, headers={"Content-Type": content_type})
+        assert r.status_code == 415, r.text
+        error = r.json()["error"]
+        assert error["code"] == "unsupported_media_type"
+        assert "Content-Type: application/json" in error["message"] and content_type in error["message"]
+        assert "valid dictionary" not in error["message"]
+
+
+async def test_malformed_json_says_where_it_broke_in_plain_words(client: ApiClient) -> None:
+    r = await client.post(
+        "/v1/auth/login",
+        content=b'{"username": "a",\n "password" "x"}',
+        headers={"Content-Type": "application/json"},
+    )
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_json"
+    message = r.json()["error"]["message"]
+    assert message == "the request body is not valid JSON: line 2, column 13: expected ':'"
+    r = await client.post(
+        "/v1/auth/login", content=b'{"a": 1} x', headers={"Content-Type": "application/json"}
+    )
+    assert r.json()["error"]["message"].endswith(
+        "line 1, column 10: unexpected text after the end of the JSON value"
+    )
+    assert "char" not in r.json()["error"]["message"]
