@@ -43,3 +43,19 @@ async def test_malformed_json_says_where_it_broke_in_plain_words(client: ApiClie
         "line 1, column 10: unexpected text after the end of the JSON value"
     )
     assert "char" not in r.json()["error"]["message"]
+
+
+async def test_csrf_failed_says_which_setting_lists_the_origin_or_which_transport_to_use(
+    new_client: NewClient,
+) -> None:
+    browser = new_client("browser")
+    r = await browser.post(
+        "/v1/accounts",
+        {"username": "someone", "password": "x" * 12},
+        headers={"Origin": "https://shop.example", "Sec-Fetch-Site": "cross-site"},
+    )
+    assert r.status_code == 403 and r.json()["error"]["code"] == "csrf_failed"
+    message = r.json()["error"]["message"]
+    assert "https://shop.example" in message
+    assert "HUIHUA_ALLOWED_ORIGINS" in message and "HUIHUA_CORS_ORIGINS" in message
+    assert "X-Session-Transport: header" in message

@@ -61,6 +61,16 @@ def same_origin_allowed(method: str, headers: Headers, own_origin: str, allowed:
     return origin is None or origin.rstrip("/") == own_origin
 
 
+def csrf_message(origin: str | None) -> str:
+    """What to do about a refused cross-site cookie write."""
+    page = f"the page's origin ({origin[:200]})" if origin else "the page's origin"
+    return (
+        f"cross-site request refused: cookie-authenticated writes must come from an allowed origin; "
+        f"list {page} in HUIHUA_ALLOWED_ORIGINS (or HUIHUA_CORS_ORIGINS, which also allows CORS), "
+        "or use the header transport (X-Session-Transport: header, then Authorization: Bearer)"
+    )
+
+
 def client_ip(scope: Scope) -> str | None:
     """The peer, or the client a trusted proxy forwarded for (TrustedProxyMiddleware set it)."""
     client = scope.get("client")
@@ -114,13 +124,7 @@ class SessionMiddleware:
                 f"{'https' if scope.get('scheme') == 'https' else 'http'}://{headers.get('host', '')}"
             )
             if not same_origin_allowed(scope["method"], headers, own_origin, self.settings.write_origins):
-                await _send_json_error(
-                    send,
-                    403,
-                    "csrf_failed",
-                    "cross-site request refused: cookie-authenticated writes must "
-                    "come from an allowed origin",
-                )
+                await _send_json_error(send, 403, "csrf_failed", csrf_message(headers.get("origin")))
                 return
         ctx = SessionContext(
             manager=self.manager(),
