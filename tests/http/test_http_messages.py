@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
-from servicekit import ApiClient
+from servicekit import PASSWORD, ApiClient
 
 pytestmark = pytest.mark.anyio
 NewClient = Callable[..., ApiClient]
@@ -59,3 +59,29 @@ async def test_csrf_failed_says_which_setting_lists_the_origin_or_which_transpor
     assert "https://shop.example" in message
     assert "HUIHUA_ALLOWED_ORIGINS" in message and "HUIHUA_CORS_ORIGINS" in message
     assert "X-Session-Transport: header" in message
+
+
+@pytest.mark.parametrize(
+    ("raw", "stored"), [("张三", "张三"), ("ab", "ab"), ("Ｚｏë", "zoë"), ("李", None), ("a b", None)]
+)
+async def test_usernames_of_two_characters_in_any_script(
+    client: ApiClient, raw: str, stored: str | None
+) -> None:
+    r = await client.post("/v1/accounts", {"username": raw, "password": PASSWORD})
+    if stored is None:
+        assert r.status_code == 422 and r.json()["error"]["code"] == "invalid_username"
+        assert "2 to 64 characters" in r.json()["error"]["message"]
+        assert "letters of any script" in r.json()["error"]["message"]
+        return
+    assert r.status_code == 201, r.text
+    assert r.json()["user"]["username"] == stored
+    login = await client.post("/v1/auth/login", {"username": raw, "password": PASSWORD})
+    assert login.status_code == 200 and login.json()["user"]["username"] == stored
+
+
+async def test_the_username_rule_is_in_the_openapi_schema(client: ApiClient) -> None:
+    schema = (await client.get("/openapi.json")).json()
+    body = schema["paths"]["/v1/accounts"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    name = schema["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]["properties"]["username"]
+    assert (name["minLength"], name["maxLength"]) == (2, 64)
+    assert "NFKC" in name["description"] and "letters of any script" in name["description"]

@@ -51,7 +51,7 @@ async def test_create_account_taken(client: ApiClient) -> None:
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        ({"username": "ab", "password": PASSWORD}, "invalid_username"),
+        ({"username": "a", "password": PASSWORD}, "invalid_username"),
         ({"username": "has space", "password": PASSWORD}, "invalid_username"),
         ({"username": "x" * 65, "password": PASSWORD}, "invalid_username"),
         ({"username": "carol", "password": "short"}, "password_too_short"),

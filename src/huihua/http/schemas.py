@@ -7,6 +7,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..accounts.passwords import MAX_PASSWORD_BYTES
+from ..accounts.users import MAX_USERNAME_CHARS, MIN_USERNAME_CHARS, USERNAME_RULE
 
 _NAME = Field(min_length=1, max_length=256)
 _PASSWORD = Field(min_length=1, max_length=MAX_PASSWORD_BYTES)
@@ -17,7 +18,16 @@ class Body(BaseModel):
 
 
 class AccountIn(Body):
-    username: str = _NAME
+    # The bounds are documented, not enforced here: the rule counts characters after NFKC and case
+    # folding, which no JSON Schema pattern can express, so accounts/users.py checks it and answers
+    # 422 invalid_username with the rule (a bound here would answer a bare invalid_request).
+    username: str = Field(
+        min_length=1,
+        max_length=MAX_USERNAME_CHARS * 4,
+        description=f"{USERNAME_RULE}; stored normalised, so `Alice` and `alice` are one name",
+        examples=["alice", "张三"],
+        json_schema_extra={"minLength": MIN_USERNAME_CHARS, "maxLength": MAX_USERNAME_CHARS},
+    )
     password: str = _PASSWORD
     email: str | None = Field(default=None, max_length=254)
     phone: str | None = Field(default=None, max_length=32)
