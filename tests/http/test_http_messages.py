@@ -4,6 +4,7 @@ from the request, and the absolute deadline as its own field."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import datetime
 
 import pytest
 from servicekit import PASSWORD, ApiClient
@@ -85,3 +86,42 @@ async def test_the_username_rule_is_in_the_openapi_schema(client: ApiClient) -> 
     name = schema["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]["properties"]["username"]
     assert (name["minLength"], name["maxLength"]) == (2, 64)
     assert "NFKC" in name["description"] and "letters of any script" in name["description"]
+
+
+def _seconds(later: str, earlier: str) -> float:
+    return (datetime.fromisoformat(later) - datetime.fromisoformat(earlier)).total_seconds()
+
+
+@pytest.mark.parametrize(
+    ("declared", "kind", "idle"),
+    [(None, "miniprogram", 2 * 86400), ("service", "service", 15 * 60), ("Browser", "browser", 30 * 60)],
+)
+async def test_header_clients_say_what_kind_they_are(
+    new_client: NewClient, declared: str | None, kind: str, idle: float
+) -> None:
+    header = new_client("header")
+    await header.register(f"k{kind}")
+    extra = {"X-Client-Kind": declared} if declared else {}
+    r = await header.post("/v1/auth/login", {"username": f"k{kind}", "password": PASSWORD}, headers=extra)
+    assert r.status_code == 200, r.text
+    session = r.json()["session"]
+    assert session["client"] == kind
+    assert _seconds(session["idle_expires_at"], session["last_seen_at"]) == idle
+    listed = (await header.get("/v1/sessions")).json()["sessions"]
+    assert [s["client"] for s in listed] == [kind]
+
+
+async def test_an_unknown_or_impossible_client_kind_is_a_400_that_says_why(new_client: NewClient) -> None:
+    header, browser = new_client("header"), new_client("browser")
+    r = await header.patch("/v1/session/data", {"set": {"a": 1}}, headers={"X-Client-Kind": "robot"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_client_kind"
+    assert (
+        "miniprogram, service, browser" in r.json()["error"]["message"]
+        and "robot" in r.json()["error"]["message"]
+    )
+    assert header.token is None  # nothing was created
+    r = await browser.patch("/v1/session/data", {"set": {"a": 1}}, headers={"X-Client-Kind": "service"})
+    assert r.status_code == 400 and r.json()["error"]["code"] == "invalid_client_kind"
+    assert "X-Session-Transport: header" in r.json()["error"]["message"]
+    r = await browser.patch("/v1/session/data", {"set": {"a": 1}}, headers={"X-Client-Kind": "browser"})
+    assert r.status_code == 200
