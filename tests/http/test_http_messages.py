@@ -9,6 +9,8 @@ from datetime import datetime
 import pytest
 from servicekit import PASSWORD, ApiClient
 
+from huihua.core.clock import FakeClock
+
 pytestmark = pytest.mark.anyio
 NewClient = Callable[..., ApiClient]
 
@@ -125,3 +127,32 @@ async def test_an_unknown_or_impossible_client_kind_is_a_400_that_says_why(new_c
     assert "X-Session-Transport: header" in r.json()["error"]["message"]
     r = await browser.patch("/v1/session/data", {"set": {"a": 1}}, headers={"X-Client-Kind": "browser"})
     assert r.status_code == 200
+
+
+async def test_the_absolute_deadline_is_its_own_field_and_expires_at_the_earlier(
+    new_client: NewClient, clock: FakeClock
+) -> None:
+    header = new_client("header")
+    await header.register("deadline")
+    r = await header.post(
+        "/v1/auth/login", {"username": "deadline", "password": PASSWORD}, headers={"X-Client-Kind": "service"}
+    )
+    session = r.json()["session"]
+    assert _seconds(session["absolute_expires_at"], session["created_at"]) == 3600
+    assert _seconds(session["idle_expires_at"], session["created_at"]) == 900
+    assert session["expires_at"] == session["idle_expires_at"]  # idle comes first, for now
+    for _ in range(5):  # active all along: the idle deadline moves past the absolute one
+        clock.advance(10 * 60)
+        assert (await header.get("/v1/auth/me")).status_code == 200
+    me = (await header.get("/v1/auth/me")).json()["session"]
+    assert _seconds(me["idle_expires_at"], me["absolute_expires_at"]) > 0
+    assert me["expires_at"] == me["absolute_expires_at"] == session["absolute_expires_at"]
+    listed = (await header.get("/v1/sessions")).json()["sessions"][0]
+    assert (
+        listed["absolute_expires_at"] == me["absolute_expires_at"]
+        and listed["expires_at"] == me["expires_at"]
+    )
+    schema = (await header.get("/openapi.json")).json()["components"]["schemas"]
+    for name in ("SessionOut", "SessionListItem"):
+        assert "absolute_expires_at" in schema[name]["required"]
+        assert "earlier" in schema[name]["properties"]["expires_at"]["description"]

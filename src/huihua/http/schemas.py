@@ -72,13 +72,20 @@ class UserOut(BaseModel):
     created_at: str
 
 
+_ABSOLUTE = Field(description="when the session ends however active it is (the absolute lifetime)")
+_EXPIRES = Field(
+    description="the earlier of idle_expires_at and absolute_expires_at: when it ends if left alone"
+)
+
+
 class SessionOut(BaseModel):
     id: str
     client: str
     created_at: str
     last_seen_at: str
     idle_expires_at: str | None
-    expires_at: str
+    absolute_expires_at: str = _ABSOLUTE
+    expires_at: str = _EXPIRES
 
 
 class SessionListItem(BaseModel):
@@ -88,7 +95,8 @@ class SessionListItem(BaseModel):
     user_agent: str | None
     created_at: str
     last_seen_at: str
-    expires_at: str
+    absolute_expires_at: str = _ABSOLUTE
+    expires_at: str = _EXPIRES
     current: bool
 
 
