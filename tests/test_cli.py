@@ -61,7 +61,7 @@ def test_user_create_prompts_for_the_password_twice(env: dict[str, str]) -> None
 @pytest.mark.parametrize(
     ("args", "message"),
     [(["carol", "--password", "short"], "at least 8 characters"),
-     (["x", "--password", PASSWORD], "usernames have 3 to 64"),
+     (["x", "--password", PASSWORD], "usernames are 2 to 64"),
      (["dup", "--password", PASSWORD], "the username 'dup' is taken")],
     ids=["short-password", "bad-name", "taken"],
 )  # fmt: skip

@@ -31,6 +31,23 @@ def depth_exceeds(value: Any, limit: int) -> bool:
     return False
 
 
+_PLAIN = {
+    "Expecting value": "expected a JSON value",
+    "Extra data": "unexpected text after the end of the JSON value",
+    "Unterminated string starting at": "a string starts here and is never closed",
+    "Invalid control character at": "a raw control character (such as a newline) inside a string",
+}
+
+
+def _where(exc: ValueError) -> str:
+    """Where and why the parser stopped, in plain words: `line 2, column 13: expected ':'`."""
+    if isinstance(exc, json.JSONDecodeError):
+        what = _PLAIN.get(exc.msg) or exc.msg[:1].lower() + exc.msg[1:]
+        what = what.replace("expecting ", "expected ", 1).replace(" delimiter", "")
+        return f"line {exc.lineno}, column {exc.colno}: {what}"
+    return "it is not UTF-8 text"
+
+
 def parse_json_body(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     """The parsed body, or JsonBodyError: `invalid_json` when it is not JSON (or not UTF-8/16/32),
     `json_too_deep` when it nests more than `max_depth` levels (however deep: the parser's own
@@ -41,7 +58,7 @@ def parse_json_body(body: bytes | str, max_depth: int = MAX_JSON_DEPTH) -> Any:
     except RecursionError:
         raise too_deep from None
     except ValueError as exc:  # JSONDecodeError, or bytes that are not UTF-8/16/32
-        raise JsonBodyError("invalid_json", f"the request body is not valid JSON: {exc}") from None
+        raise JsonBodyError("invalid_json", f"the request body is not valid JSON: {_where(exc)}") from None
     if depth_exceeds(value, max_depth):
         raise too_deep
     return value

@@ -55,7 +55,7 @@ async def test_every_error_answer_is_counted_by_code(
     browser, phone = new_client("browser"), new_client("header")
     await browser.register("noah")
     await browser.post("/v1/accounts", {"username": "noah", "password": PASSWORD})  # username_taken
-    await browser.post("/v1/accounts", {"username": "no", "password": PASSWORD})  # invalid_username
+    await browser.post("/v1/accounts", {"username": "n", "password": PASSWORD})  # invalid_username
     await browser.post("/v1/accounts", {})  # invalid_request
     await browser.http.post(
         "/v1/auth/logout", headers={"Origin": "http://evil.example"}

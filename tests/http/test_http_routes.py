@@ -51,7 +51,7 @@ async def test_create_account_taken(client: ApiClient) -> None:
 @pytest.mark.parametrize(
     ("body", "code"),
     [
-        ({"username": "ab", "password": PASSWORD}, "invalid_username"),
+        ({"username": "a", "password": PASSWORD}, "invalid_username"),
         ({"username": "has space", "password": PASSWORD}, "invalid_username"),
         ({"username": "x" * 65, "password": PASSWORD}, "invalid_username"),
         ({"username": "carol", "password": "short"}, "password_too_short"),
@@ -102,7 +102,15 @@ async def test_login(client: ApiClient) -> None:
     body = r.json()
     assert body["user"] == user
     session = body["session"]
-    assert set(session) == {"id", "client", "created_at", "last_seen_at", "idle_expires_at", "expires_at"}
+    assert set(session) == {
+        "id",
+        "client",
+        "created_at",
+        "last_seen_at",
+        "idle_expires_at",
+        "absolute_expires_at",
+        "expires_at",
+    }
     for field in ("created_at", "last_seen_at", "idle_expires_at", "expires_at"):
         assert_iso_utc(session[field])
     if client.kind == "header":
@@ -305,7 +313,17 @@ async def test_list_sessions(client: ApiClient, new_client: NewClient) -> None:
     assert r.status_code == 200
     sessions = r.json()["sessions"]
     assert len(sessions) == 2
-    keys = {"id", "client", "ip", "user_agent", "created_at", "last_seen_at", "expires_at", "current"}
+    keys = {
+        "id",
+        "client",
+        "ip",
+        "user_agent",
+        "created_at",
+        "last_seen_at",
+        "absolute_expires_at",
+        "expires_at",
+        "current",
+    }
     assert all(set(s) == keys for s in sessions)
     current = [s for s in sessions if s["current"]]
     assert len(current) == 1

@@ -33,6 +33,8 @@ MIDDLEWARE = [
 SESSION_ENGINE = "huihua.contrib.django.session"
 # huihua (3/3): where sessions live (redis://127.0.0.1:6379/0 for more than one machine)
 HUIHUA_STORE = os.environ.get("HUIHUA_STORE", f"sqlite:///{BASE_DIR / 'huihua.db'}")
+# Optional: a failed CSRF check answers JSON clients with huihua's 403 csrf_failed, not an HTML page
+CSRF_FAILURE_VIEW = "huihua.contrib.django.csrf.csrf_failure"
 
 # WeChat mini-program login; the defaults talk to `huihua emulator` on this machine.
 HUIHUA_WECHAT_APPID = os.environ.get("HUIHUA_WECHAT_APPID", "wx1234567890abcdef")

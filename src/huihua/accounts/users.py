@@ -12,8 +12,13 @@ from typing import Any
 from ..core.errors import InvalidUsername
 from .database import Database
 
+MIN_USERNAME_CHARS = 2
 MAX_USERNAME_CHARS = 64
-_USERNAME_RE = re.compile(r"\A[\w.@+-]{3,64}\Z")
+USERNAME_RULE = (
+    f"{MIN_USERNAME_CHARS} to {MAX_USERNAME_CHARS} characters (counted after NFKC normalisation and "
+    "case folding): letters of any script, digits, and . @ + - _"
+)
+_USERNAME_RE = re.compile(rf"\A[\w.@+-]{{{MIN_USERNAME_CHARS},{MAX_USERNAME_CHARS}}}\Z")
 
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS huihua_user (
@@ -32,12 +37,13 @@ _COLUMNS = "id, username, email, phone, password_hash, disabled, created_at"
 
 
 def normalize_username(raw: str) -> str:
-    """Length first, then NFKC and case folding: unbounded input is never normalised."""
+    """Length first, then NFKC and case folding: unbounded input is never normalised. The rule
+    (USERNAME_RULE) is checked on the normalised name, so `张三`, `Zoë` and `ab` are names."""
     if len(raw) > MAX_USERNAME_CHARS * 4:
         raise InvalidUsername(f"usernames are at most {MAX_USERNAME_CHARS} characters")
     name = unicodedata.normalize("NFKC", raw).strip().casefold()
     if not _USERNAME_RE.match(name):
-        raise InvalidUsername(f"usernames have 3 to {MAX_USERNAME_CHARS} letters, digits or . @ + - _")
+        raise InvalidUsername(f"usernames are {USERNAME_RULE}")
     return name
 
 

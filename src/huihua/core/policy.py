@@ -10,6 +10,8 @@ Defaults, and why:
 - anonymous (visitor) sessions, when `anonymous` is set: never longer than it, whatever the
   client kind (the service sets 30 minutes idle, 1 day absolute): anyone can make one, so they
   must not pile up (issue 9 item 6). At login the new user session gets the client kind's.
+The kind comes from the request: `X-Client-Kind: miniprogram|service|browser` from a header client
+(a mini program when it does not say); a client on cookies is always a browser (`client_kind`).
 Activity moves `last_seen_at` at most once a minute, so reading a session stays a read.
 """
 
@@ -83,3 +85,27 @@ class ExpiryPolicy:
         if seconds == 0:
             return Timing(now, life.idle, default_absolute, persistent=False)
         return Timing(now, seconds, max(default_absolute, now + seconds), persistent=True)
+
+
+CLIENT_KINDS = ("miniprogram", "service", "browser")
+
+
+def client_kind(declared: str | None, *, header_transport: bool) -> tuple[str, str | None]:
+    """The client kind of new sessions (it picks their lifetimes, core/policy.py) and, when the
+    request's `X-Client-Kind` cannot be honoured, the 400 message. Header clients may declare
+    any kind and are mini programs when they do not say; cookie clients are browsers."""
+    default = "miniprogram" if header_transport else "browser"
+    if declared is None or not declared.strip():
+        return default, None
+    kind = declared.strip().lower()
+    if kind not in CLIENT_KINDS:
+        return default, (
+            f"X-Client-Kind must be one of {', '.join(CLIENT_KINDS)} (got {declared[:40]!r}); "
+            "leave it out and a header client is a miniprogram, a cookie client a browser"
+        )
+    if not header_transport and kind != "browser":
+        return default, (
+            f"X-Client-Kind: {kind} needs the header transport (X-Session-Transport: header, then "
+            "Authorization: Bearer); a client on cookies is a browser"
+        )
+    return kind, None

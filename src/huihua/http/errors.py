@@ -43,6 +43,20 @@ _STATUS_CODES = {
 }
 
 
+def _sent_json(content_type: str | None) -> bool:
+    from .json_body import is_json  # json_body imports this module
+
+    return is_json(content_type)
+
+
+def _not_json_message(request: Request) -> str:
+    sent = request.headers.get("content-type", "")[:100]
+    return (
+        "send the body as JSON with the header Content-Type: application/json "
+        f"(this request said Content-Type: {sent})"
+    )
+
+
 def install_error_handlers(app: FastAPI) -> None:
     async def domain_error(_: Request, exc: Exception) -> Response:
         assert isinstance(exc, HuihuaError)
@@ -54,9 +68,11 @@ def install_error_handlers(app: FastAPI) -> None:
             logger.exception("unhandled error", exc_info=exc)
         return error_response(*answer(exc))
 
-    async def validation(_: Request, exc: Exception) -> Response:
+    async def validation(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, RequestValidationError)
         first = exc.errors()[0] if exc.errors() else {}
+        if tuple(first.get("loc", ())) == ("body",) and not _sent_json(request.headers.get("content-type")):
+            return error_response(415, "unsupported_media_type", _not_json_message(request))
         where = ".".join(str(p) for p in first.get("loc", ()) if p != "body")
         message = (
             f"{where}: {first.get('msg', 'invalid')}" if where else str(first.get("msg", "invalid request"))

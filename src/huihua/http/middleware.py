@@ -5,7 +5,8 @@ Transport rule (docs/http-api.md#transports): `Authorization: Bearer` or `X-Sess
 header client, and then cookies are ignored entirely; every other request is a browser client,
 whose token is read only from the cookie named for its scheme (`__Host-sid` on HTTPS, `sid` on
 plain HTTP). Tokens in query strings are never read. When a request carries the session cookie
-twice, the first one counts.
+twice, the first one counts. A header client may say what it is (`X-Client-Kind`,
+core/policy.py `client_kind`); it is a mini program when it does not.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ..config import Settings
 from ..core.async_manager import AsyncSessionManager
+from ..core.policy import client_kind
 from .context import SessionContext, Transport, UserLookup
 from .errors import ApiError, error_body
 
@@ -59,6 +61,16 @@ def same_origin_allowed(method: str, headers: Headers, own_origin: str, allowed:
     if fetch_site is not None:
         return fetch_site in ("same-origin", "none")
     return origin is None or origin.rstrip("/") == own_origin
+
+
+def csrf_message(origin: str | None) -> str:
+    """What to do about a refused cross-site cookie write."""
+    page = f"the page's origin ({origin[:200]})" if origin else "the page's origin"
+    return (
+        f"cross-site request refused: cookie-authenticated writes must come from an allowed origin; "
+        f"list {page} in HUIHUA_ALLOWED_ORIGINS (or HUIHUA_CORS_ORIGINS, which also allows CORS), "
+        "or use the header transport (X-Session-Transport: header, then Authorization: Bearer)"
+    )
 
 
 def client_ip(scope: Scope) -> str | None:
@@ -105,22 +117,21 @@ class SessionMiddleware:
         )
         name = cookie_name(secure)
         bearer = bearer_token(headers.get("authorization"))
-        if bearer is not None or headers.get("x-session-transport", "").lower() == "header":
-            transport, token, client = Transport.HEADER, bearer, "miniprogram"
+        header_transport = bearer is not None or headers.get("x-session-transport", "").lower() == "header"
+        client, refusal = client_kind(headers.get("x-client-kind"), header_transport=header_transport)
+        if refusal is not None:
+            await _send_json_error(send, 400, "invalid_client_kind", refusal)
+            return
+        if header_transport:
+            transport, token = Transport.HEADER, bearer
         else:
-            transport, client = Transport.COOKIE, "browser"
+            transport = Transport.COOKIE
             token = first_cookie(headers.get("cookie", ""), name)
             own_origin = (
                 f"{'https' if scope.get('scheme') == 'https' else 'http'}://{headers.get('host', '')}"
             )
             if not same_origin_allowed(scope["method"], headers, own_origin, self.settings.write_origins):
-                await _send_json_error(
-                    send,
-                    403,
-                    "csrf_failed",
-                    "cross-site request refused: cookie-authenticated writes must "
-                    "come from an allowed origin",
-                )
+                await _send_json_error(send, 403, "csrf_failed", csrf_message(headers.get("origin")))
                 return
         ctx = SessionContext(
             manager=self.manager(),

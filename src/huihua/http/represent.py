@@ -22,7 +22,8 @@ def session_out(session: Session) -> dict[str, Any]:
         "created_at": _iso(session.created_at),
         "last_seen_at": _iso(session.last_seen_at),
         "idle_expires_at": _iso(session.idle_expires_at),
-        "expires_at": _iso(session.expires_at),
+        "absolute_expires_at": _iso(session.absolute_expires_at),
+        "expires_at": _iso(session.expires_at),  # the earlier of the two: when it ends if left alone
     }
 
 
@@ -34,6 +35,7 @@ def session_item(session: Session, current_id: str | None) -> dict[str, Any]:
         "user_agent": session.record.user_agent,
         "created_at": _iso(session.created_at),
         "last_seen_at": _iso(session.last_seen_at),
+        "absolute_expires_at": _iso(session.absolute_expires_at),
         "expires_at": _iso(session.expires_at),
         "current": session.id == current_id,
     }

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from ..accounts.passwords import MAX_PASSWORD_BYTES
+from ..accounts.users import MAX_USERNAME_CHARS, MIN_USERNAME_CHARS, USERNAME_RULE
 
 MAX_SAFE_INTEGER = 2**53 - 1
 _NAME = Field(min_length=1, max_length=256)
@@ -18,7 +19,16 @@ class Body(BaseModel):
 
 
 class AccountIn(Body):
-    username: str = _NAME
+    # The bounds are documented, not enforced here: the rule counts characters after NFKC and case
+    # folding, which no JSON Schema pattern can express, so accounts/users.py checks it and answers
+    # 422 invalid_username with the rule (a bound here would answer a bare invalid_request).
+    username: str = Field(
+        min_length=1,
+        max_length=MAX_USERNAME_CHARS * 4,
+        description=f"{USERNAME_RULE}; stored normalised, so `Alice` and `alice` are one name",
+        examples=["alice", "张三"],
+        json_schema_extra={"minLength": MIN_USERNAME_CHARS, "maxLength": MAX_USERNAME_CHARS},
+    )
     password: str = _PASSWORD
     email: str | None = Field(default=None, max_length=254)
     phone: str | None = Field(default=None, max_length=32)
@@ -76,13 +86,20 @@ class UserOut(BaseModel):
     created_at: str
 
 
+_ABSOLUTE = Field(description="when the session ends however active it is (the absolute lifetime)")
+_EXPIRES = Field(
+    description="the earlier of idle_expires_at and absolute_expires_at: when it ends if left alone"
+)
+
+
 class SessionOut(BaseModel):
     id: str
     client: str
     created_at: str
     last_seen_at: str
     idle_expires_at: str | None
-    expires_at: str
+    absolute_expires_at: str = _ABSOLUTE
+    expires_at: str = _EXPIRES
 
 
 class SessionListItem(BaseModel):
@@ -92,7 +109,8 @@ class SessionListItem(BaseModel):
     user_agent: str | None
     created_at: str
     last_seen_at: str
-    expires_at: str
+    absolute_expires_at: str = _ABSOLUTE
+    expires_at: str = _EXPIRES
     current: bool
 
 

@@ -31,6 +31,7 @@ from django.utils.deprecation import MiddlewareMixin
 from django.utils.http import http_date
 
 from ...core.errors import HuihuaError, answer
+from ...core.policy import client_kind
 
 TOKEN_HEADER = "X-Session-Token"  # noqa: S105 - a header name, not a secret
 HEADER = "header"
@@ -85,11 +86,14 @@ class SessionMiddleware(MiddlewareMixin):
         super().__init__(get_response)
         self.SessionStore = import_module(settings.SESSION_ENGINE).SessionStore
 
-    def process_request(self, request: HttpRequest) -> None:
+    def process_request(self, request: HttpRequest) -> HttpResponse | None:
         transport, token = transport_of(request)
+        kind, wrong = client_kind(request.headers.get("X-Client-Kind"), header_transport=transport == HEADER)
+        if wrong is not None:
+            return JsonResponse({"error": {"code": "invalid_client_kind", "message": wrong}}, status=400)
         session = self.SessionStore(token)
         if hasattr(session, "client"):  # huihua's store records who is on the other end
-            session.client = MINIPROGRAM if transport == HEADER else BROWSER
+            session.client = kind
             session.ip = request.META.get("REMOTE_ADDR")
             session.user_agent = (request.headers.get("User-Agent") or "")[:512] or None
         request.session = session
@@ -97,6 +101,7 @@ class SessionMiddleware(MiddlewareMixin):
         setattr(request, _PRESENTED, token)
         if transport == HEADER:
             request._dont_enforce_csrf_checks = True  # type: ignore[attr-defined]
+        return None
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         return self._failure(exception)
