@@ -79,6 +79,9 @@ export interface SessionInfo {
   created_at?: string
   last_seen_at?: string
   idle_expires_at?: string
+  /** The session's absolute deadline: no activity extends it. */
+  absolute_expires_at?: string
+  /** The earlier of the idle and absolute deadlines: when it ends if left alone. */
   expires_at?: string
   [key: string]: any
 }

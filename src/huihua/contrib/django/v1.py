@@ -124,6 +124,7 @@ def session_out(record: SessionRecord) -> dict[str, Any]:
         "created_at": _iso(record.created_at),
         "last_seen_at": _iso(record.timing.last_seen_at),
         "idle_expires_at": _iso(record.timing.idle_expires_at),
+        "absolute_expires_at": _iso(record.timing.absolute_expires_at),
         "expires_at": _iso(record.expires_at),
     }
 
@@ -137,6 +138,7 @@ def session_item(record: SessionRecord, current: str | None) -> dict[str, Any]:
         "user_agent": record.user_agent,
         "created_at": _iso(record.created_at),
         "last_seen_at": _iso(record.timing.last_seen_at),
+        "absolute_expires_at": _iso(record.timing.absolute_expires_at),
         "expires_at": _iso(record.expires_at),
         "current": record.id == current,
     }

@@ -66,6 +66,7 @@ def _session_json(record: SessionRecord | None, *, current: str | None = None) -
         "created_at": _iso(record.created_at),
         "last_seen_at": _iso(timing.last_seen_at),
         "idle_expires_at": _iso(timing.idle_expires_at),
+        "absolute_expires_at": _iso(timing.absolute_expires_at),
         "expires_at": _iso(record.expires_at),
         "current": record.id == current,
     }
