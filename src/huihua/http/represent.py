@@ -6,39 +6,18 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
+from .. import session_shapes
 from ..accounts.users import User
 from ..core.session import Session
 from .context import SessionContext, Transport
 
 
-def _iso(value: Any) -> str | None:
-    return None if value is None else str(value.isoformat())
-
-
 def session_out(session: Session) -> dict[str, Any]:
-    return {
-        "id": session.id,
-        "client": session.client,
-        "created_at": _iso(session.created_at),
-        "last_seen_at": _iso(session.last_seen_at),
-        "idle_expires_at": _iso(session.idle_expires_at),
-        "absolute_expires_at": _iso(session.absolute_expires_at),
-        "expires_at": _iso(session.expires_at),  # the earlier of the two: when it ends if left alone
-    }
+    return session_shapes.session_out(session.record)
 
 
 def session_item(session: Session, current_id: str | None) -> dict[str, Any]:
-    return {
-        "id": session.id,
-        "client": session.client,
-        "ip": session.record.ip,
-        "user_agent": session.record.user_agent,
-        "created_at": _iso(session.created_at),
-        "last_seen_at": _iso(session.last_seen_at),
-        "absolute_expires_at": _iso(session.absolute_expires_at),
-        "expires_at": _iso(session.expires_at),
-        "current": session.id == current_id,
-    }
+    return session_shapes.session_item(session.record, current_id)
 
 
 def with_token(ctx: SessionContext, body: dict[str, Any]) -> dict[str, Any]:

@@ -29,6 +29,7 @@ from ...core.session import Session
 from ...http.routes.wechat import BindIn, PhoneIn, WeChatLoginIn
 from ...http.schemas import DataPatchIn
 from ...json_input import JsonBodyError, parse_json_body
+from ...session_shapes import session_item, session_out
 from . import wechat
 from .conf import manager
 from .middleware import PRESENTED, error_response, issue_token, refusal
@@ -113,34 +114,6 @@ def user_out(user: Any) -> dict[str, Any]:
         "email": getattr(user, "email", None) or None,
         "phone": phone or None,
         "created_at": _iso(getattr(user, "date_joined", None)),
-    }
-
-
-def session_out(record: SessionRecord) -> dict[str, Any]:
-    """The service's `represent.session_out`."""
-    return {
-        "id": record.id,
-        "client": record.client,
-        "created_at": _iso(record.created_at),
-        "last_seen_at": _iso(record.timing.last_seen_at),
-        "idle_expires_at": _iso(record.timing.idle_expires_at),
-        "absolute_expires_at": _iso(record.timing.absolute_expires_at),
-        "expires_at": _iso(record.expires_at),
-    }
-
-
-def session_item(record: SessionRecord, current: str | None) -> dict[str, Any]:
-    """The service's `represent.session_item`."""
-    return {
-        "id": record.id,
-        "client": record.client,
-        "ip": record.ip,
-        "user_agent": record.user_agent,
-        "created_at": _iso(record.created_at),
-        "last_seen_at": _iso(record.timing.last_seen_at),
-        "absolute_expires_at": _iso(record.timing.absolute_expires_at),
-        "expires_at": _iso(record.expires_at),
-        "current": record.id == current,
     }
 
 
